@@ -1,0 +1,38 @@
+# Quickstart targets: `make demo` and `make test`. Each sets itself up (venv, installs) and is idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed
+PACKAGES := sandbox tap-qtickets target-clickhouse orchestrate
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+
+export MELTANO_CLI_DISABLE_VERSION_CHECK := 1
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# uv is not guaranteed on the machine: bootstrap it inside the venv with pip, then let uv do the installs.
+$(STAMP): $(PYPROJECTS) requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(UV) pip install --quiet -p $(BIN)/python -r requirements-dev.txt $(foreach p,$(PACKAGES),-e ./$(p))
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/qtickets-sandbox demo
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .meltano data .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""qtickets-pipeline."""
