@@ -1,1 +1,1 @@
-"""qtickets-sandbox."""
+"""qtickets-sandbox: a local, deterministic fake of the QTickets organiser REST API v1."""

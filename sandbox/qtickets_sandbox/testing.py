@@ -1,0 +1,86 @@
+"""In-process sandbox for tests and benches: real HTTP on loopback, server in a background thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from datetime import datetime
+
+from .clock import start_time
+from .server import Sandbox, base_url, make_server
+
+
+class SandboxServer:
+    def __init__(
+        self,
+        seed: int = 1,
+        orders: int = 300,
+        events: int = 8,
+        token: str = "sandbox-token",
+        start_date: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        now: datetime | None = None,
+    ):
+        self.token = token
+        self.sandbox = Sandbox(seed, now or start_time(start_date), orders, events, token)
+        self._server = make_server(self.sandbox, host, port)
+        self.base_url = base_url(self._server)
+        self.root_url = self.base_url.rsplit("/api/rest/v1", 1)[0]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="qtickets-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- control API over HTTP (the same calls a separate process would make) ------------------------
+    def _call(self, method: str, name: str, payload=None):
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(
+            f"{self.root_url}/_sandbox/{name}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    def truth(self) -> dict:
+        return self._call("GET", "truth")
+
+    def advance(self, minutes: float) -> dict:
+        return self._call("POST", "advance", {"minutes": minutes})
+
+    def set_faults(self, rules: list[dict]) -> dict:
+        return self._call("POST", "faults", {"rules": rules})
+
+    def clear_faults(self) -> dict:
+        return self._call("DELETE", "faults")
+
+    def faults(self) -> list[dict]:
+        return self._call("GET", "faults")["rules"]
+
+    def requests(self) -> list[dict]:
+        return self._call("GET", "requests")
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")

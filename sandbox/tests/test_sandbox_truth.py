@@ -1,0 +1,215 @@
+"""Ground truth agrees with what the API serves; the clock moves the organiser; everything is seeded."""
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from qtickets_sandbox.testing import SandboxServer
+
+
+def _orders(api):
+    total = api.total("/orders")
+    out, page = [], 1
+    while len(out) < total:
+        out += api.json("/orders", {"page": page, "per_page": 1000})["data"]
+        page += 1
+    return out
+
+
+def _expected_tickets(orders):
+    tickets = []
+    for o in orders:
+        if not o["payed"]:
+            continue
+        for b in o["baskets"]:
+            status = (
+                "refunded"
+                if b["refunded_at"]
+                else "cancelled"
+                if (b["deleted_at"] or o["deleted_at"])
+                else "sold"
+            )
+            tickets.append(
+                {
+                    "ticket_id": b["id"],
+                    "order_id": o["id"],
+                    "event_id": o["event_id"],
+                    "show_id": b["show_id"],
+                    "status": status,
+                    "price": b["price"],
+                    "payed_at": o["payed_at"],
+                }
+            )
+    return sorted(tickets, key=lambda t: t["ticket_id"])
+
+
+def _check_consistency(api, truth):
+    orders = _orders(api)
+    assert truth["tickets"] == _expected_tickets(orders)
+    sold = Counter((t["show_id"], None) for t in truth["tickets"] if t["status"] == "sold")
+    by_ticket = {b["id"]: b for o in orders for b in o["baskets"]}
+    sold = Counter(
+        (t["show_id"], by_ticket[t["ticket_id"]]["seat_id"].rsplit("-", 1)[0])
+        for t in truth["tickets"]
+        if t["status"] == "sold"
+    )
+    held = Counter(
+        (b["show_id"], b["seat_id"].rsplit("-", 1)[0])
+        for o in orders
+        if not o["payed"] and not o["deleted_at"]
+        for b in o["baskets"]
+    )
+    shows = {row["show_id"] for row in truth["inventory"]}
+    for show_id in shows:
+        seats = api.json(
+            f"/shows/{show_id}/seats",
+            {
+                "flat": True,
+                "select": [
+                    "zone_id",
+                    "max_quantity",
+                    "free_quantity",
+                    "ordered_quantity",
+                    "payed_quantity",
+                    "in_basket_quantity",
+                    "disabled",
+                ],
+            },
+        )["data"]
+        zones = {}
+        for seat in seats.values():
+            z = zones.setdefault(seat["zone_id"], Counter())
+            if seat["disabled"]:
+                z["disabled"] += 1
+                continue
+            z["capacity"] += seat["max_quantity"]
+            z["free"] += seat["free_quantity"]
+            z["sold"] += seat["payed_quantity"]
+            z["held"] += seat["ordered_quantity"] - seat["payed_quantity"] + seat["in_basket_quantity"]
+        rows = {r["zone_id"]: r for r in truth["inventory"] if r["show_id"] == show_id}
+        assert set(rows) == set(zones)
+        for zone_id, z in zones.items():
+            row = rows[zone_id]
+            assert (row["capacity"], row["free"], row["sold"], row["held"], row["disabled"]) == (
+                z["capacity"],
+                z["free"],
+                z["sold"],
+                z["held"],
+                z["disabled"],
+            ), (show_id, zone_id)
+            assert row["free"] == row["capacity"] - row["sold"] - row["held"] >= 0
+            assert row["sold"] == sold[(show_id, zone_id)]
+            assert row["held"] == held[(show_id, zone_id)]
+    return orders
+
+
+def test_truth_matches_orders_and_seat_counters(api, shared_sb):
+    truth = shared_sb.truth()
+    assert list(truth) == ["now", "tickets", "inventory", "events"]
+    _check_consistency(api, truth)
+    events = api.json("/events", {"per_page": 100})["data"]
+    assert truth["events"] == [
+        {
+            "id": e["id"],
+            "name": e["name"],
+            "city_id": e["city_id"],
+            "city_name": e["city"]["name"],
+            "city_timezone": e["city"]["timezone"],
+            "deleted_at": e["deleted_at"],
+        }
+        for e in events
+    ]
+
+
+def test_history_looks_like_a_real_organiser(api, shared_sb):
+    orders, events = _orders(api), api.json("/events", {"per_page": 100})["data"]
+    assert len(orders) == 300  # exactly --orders
+    now = datetime.fromisoformat(shared_sb.truth()["now"])
+    assert now == datetime.fromisoformat("2025-11-03T12:00:00+03:00")
+    created = [datetime.fromisoformat(o["created_at"]) for o in orders]
+    assert now - timedelta(days=28) <= min(created) and max(created) <= now
+    ids = [o["id"] for o in sorted(orders, key=lambda o: o["created_at"])]
+    assert ids == sorted(ids)  # ids grow with creation time
+    starts = [datetime.fromisoformat(s["start_date"]) for e in events for s in e["shows"]]
+    assert min(starts) < now - timedelta(days=20) and max(starts) > now + timedelta(days=60)
+    assert len({e["city"]["timezone"] for e in events}) >= 3
+    seat_ids = {b["seat_id"] for o in orders for b in o["baskets"]}
+    assert any(s.endswith("-1;1") for s in seat_ids) and any(not s.endswith("-1;1") for s in seat_ids)
+    assert len({p["default_price"] for e in events for s in e["shows"] for p in s["prices"]}) >= 4
+    kinds = Counter("paid" if o["payed"] else "deleted" if o["deleted_at"] else "pending" for o in orders)
+    assert kinds["paid"] > kinds["deleted"] > 0
+    expired = [o for o in orders if o["deleted_at"] and o["deleted_at"] > o["reserved_to"]]
+    cancelled = [o for o in orders if o["deleted_at"] and o["deleted_at"] < o["reserved_to"]]
+    assert expired and cancelled
+    for o in expired + cancelled:
+        assert o["deleted_at"] == o["updated_at"] and not o["payed"] and o["payed_at"] is None
+        assert all(
+            b["barcode"] is None and b["deleted_at"] == o["deleted_at"] and b["refunded_amount"] == 0
+            for b in o["baskets"]
+        )
+    baskets = [(o, b) for o in orders for b in o["baskets"]]
+    assert any(b["refunded_at"] for _, b in baskets)
+    scanned = [(o, b) for o, b in baskets if b["checked_at"]]
+    assert scanned and any(b["updated_at"] > o["updated_at"] for o, b in scanned)
+    assert Counter(o["updated_at"] for o in orders).most_common(1)[0][1] >= 2
+    assert any(o["utm"] for o in orders) and any(o["utm"] == [] for o in orders)
+    assert any(o["promo_code_id"] for o in orders) and any(o["discount_id"] for o in orders)
+    for o in orders:
+        assert o["price"] == sum(b["price"] for b in o["baskets"])
+        assert o["original_price"] == sum(b["original_price"] for b in o["baskets"])
+        assert o["payed"] == (o["payed_at"] is not None)
+    assert any(e["deleted_at"] for e in events) or len(events) < 8
+
+
+def test_advance_moves_the_organiser(fresh_api, fresh_sb):
+    before_truth = fresh_sb.truth()
+    before = {o["id"]: o for o in _orders(fresh_api)}
+    summary = fresh_sb.advance(7 * 24 * 60)
+    assert datetime.fromisoformat(summary["now"]) - datetime.fromisoformat(before_truth["now"]) == timedelta(
+        days=7
+    )
+    for kind in ("created", "payed", "expired", "cancelled", "refunded", "scanned", "event_edits"):
+        assert summary[kind] > 0, kind
+    after_truth = fresh_sb.truth()
+    after = {o["id"]: o for o in _check_consistency(fresh_api, after_truth)}
+    new = [o for oid, o in after.items() if oid not in before]
+    assert len(new) == summary["created"] and min(o["id"] for o in new) > max(before)
+    assert all(o["created_at"] > before_truth["now"] for o in new)
+    paid_now = [o for oid, o in before.items() if not o["payed"] and after[oid]["payed"]]
+    expired_now = [o for oid, o in before.items() if not o["deleted_at"] and after[oid]["deleted_at"]]
+    assert paid_now or any(o["payed"] for o in new)
+    assert expired_now or any(o["deleted_at"] for o in new)
+    status = Counter(t["status"] for t in after_truth["tickets"])
+    assert status["refunded"] > Counter(t["status"] for t in before_truth["tickets"])["refunded"]
+    for oid, o in after.items():  # refunds bump the order, scans do not
+        if oid in before and any(
+            b["refunded_at"] and not bb["refunded_at"]
+            for b, bb in zip(o["baskets"], before[oid]["baskets"], strict=True)
+        ):
+            assert o["updated_at"] > before[oid]["updated_at"]
+        newly_scanned = [
+            b
+            for b, bb in zip(o["baskets"], before.get(oid, o)["baskets"], strict=True)
+            if b["checked_at"] and (oid not in before or not bb["checked_at"])
+        ]
+        if oid in before and newly_scanned and before[oid]["updated_at"] == o["updated_at"]:
+            assert all(b["updated_at"] >= b["checked_at"] > o["updated_at"] for b in newly_scanned)
+    assert fresh_sb.advance(0)["created"] == 0
+
+
+def test_same_seed_same_organiser_and_different_seed_differs():
+    def snapshot(seed):
+        with SandboxServer(seed=seed, orders=120, events=5, token="t", start_date="2025-06-01") as sb:
+            import requests
+
+            s = requests.Session()
+            s.headers["Authorization"] = "Bearer t"
+            sb.advance(600)
+            return (
+                s.get(sb.base_url + "/orders", json={"per_page": 1000}).content,
+                s.get(sb.base_url + "/events", json={"per_page": 100}).content,
+                sb.truth(),
+            )
+
+    first, again, other = snapshot(5), snapshot(5), snapshot(6)
+    assert first == again
+    assert first[0] != other[0] and first[2] != other[2]
