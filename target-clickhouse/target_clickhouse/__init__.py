@@ -1,1 +1,1 @@
-"""target-clickhouse."""
+"""Singer target for ClickHouse (embedded chdb by default, any server by URL)."""

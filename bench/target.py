@@ -1,0 +1,285 @@
+"""Benchmark: the same records through (a) the target-clickhouse CLI (Singer messages on stdin, as
+Meltano runs it) and (b) a direct clickhouse-connect insert of the same rows, in one run.
+
+Prints records/s for both, the ratio, and the target's peak RSS (also with twice the records, to show
+memory is bounded by the batch size rather than by the number of rows).
+Goals (issue 4): >= 45k records/s through the target, >= 0.25x the direct insert.
+
+    .venv/bin/python bench/target.py [--records 100000] [--batch-size-rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from target_clickhouse.connection import open_client
+
+STREAM = "sales"
+KEY = ["id"]
+MONEY = {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 18, "scale": 2}
+WHEN = {"type": ["string", "null"], "format": "date-time"}
+INT = {"type": ["integer", "null"]}
+TEXT = {"type": ["string", "null"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "order_id": INT,
+        "event_id": INT,
+        "show_id": INT,
+        "seat_id": TEXT,
+        "zone_id": TEXT,
+        "price": MONEY,
+        "original_price": MONEY,
+        "discount_value": MONEY,
+        "refunded_amount": MONEY,
+        "payed": {"type": ["boolean", "null"]},
+        "payed_at": WHEN,
+        "checked_at": WHEN,
+        "created_at": WHEN,
+        "updated_at": WHEN,
+        "deleted_at": WHEN,
+        "refunded_at": WHEN,
+        "currency_id": TEXT,
+        "promo_code_id": INT,
+        "utm": {"type": ["object", "null"]},
+    },
+}
+COLUMN_TYPES = {
+    "id": "Int64",
+    "order_id": "Nullable(Int64)",
+    "event_id": "Nullable(Int64)",
+    "show_id": "Nullable(Int64)",
+    "seat_id": "Nullable(String)",
+    "zone_id": "Nullable(String)",
+    "price": "Nullable(Decimal(18, 2))",
+    "original_price": "Nullable(Decimal(18, 2))",
+    "discount_value": "Nullable(Decimal(18, 2))",
+    "refunded_amount": "Nullable(Decimal(18, 2))",
+    "payed": "Nullable(Bool)",
+    "payed_at": "Nullable(DateTime64(6, 'UTC'))",
+    "checked_at": "Nullable(DateTime64(6, 'UTC'))",
+    "created_at": "Nullable(DateTime64(6, 'UTC'))",
+    "updated_at": "Nullable(DateTime64(6, 'UTC'))",
+    "deleted_at": "Nullable(DateTime64(6, 'UTC'))",
+    "refunded_at": "Nullable(DateTime64(6, 'UTC'))",
+    "currency_id": "Nullable(String)",
+    "promo_code_id": "Nullable(Int64)",
+    "utm": "Nullable(String)",
+}
+MSK = dt.timezone(dt.timedelta(hours=3))
+START = dt.datetime(2025, 3, 1, 10, 0, tzinfo=MSK)
+
+
+def make_record(i: int) -> dict:
+    """A QTickets-like sales row: distinct +03:00 timestamps, money strings, some nulls, a nested object."""
+    created = START + dt.timedelta(seconds=i * 7, microseconds=i % 1000)
+    payed = i % 5 != 0
+    return {
+        "id": i,
+        "order_id": i // 3,
+        "event_id": i % 40,
+        "show_id": i % 400,
+        "seat_id": f"PARTER-{i % 30};{i % 25}",
+        "zone_id": "PARTER" if i % 2 else "BALCONY",
+        "price": f"{500 + i % 2000}.{i % 100:02d}",
+        "original_price": f"{600 + i % 2000}.00",
+        "discount_value": f"{i % 100}.00" if i % 4 else None,
+        "refunded_amount": "250.50" if i % 50 == 0 else None,
+        "payed": payed,
+        "payed_at": (created + dt.timedelta(minutes=3)).isoformat() if payed else None,
+        "checked_at": (created + dt.timedelta(days=2)).isoformat() if i % 3 == 0 else None,
+        "created_at": created.isoformat(),
+        "updated_at": (created + dt.timedelta(seconds=40)).isoformat(),
+        "deleted_at": None,
+        "refunded_at": (created + dt.timedelta(hours=5)).isoformat() if i % 50 == 0 else None,
+        "currency_id": "RUB",
+        "promo_code_id": i % 90 if i % 6 == 0 else None,
+        "utm": {"utm_source": "vk", "utm_campaign": f"spring-{i % 12}"} if i % 3 else None,
+    }
+
+
+def write_singer_input(path: Path, records: int) -> None:
+    extracted = "2025-03-30T12:00:00.000000+00:00"
+    with path.open("w") as out:
+        out.write(json.dumps({"type": "SCHEMA", "stream": STREAM, "schema": SCHEMA, "key_properties": KEY}))
+        out.write("\n")
+        for i in range(records):
+            message = {
+                "type": "RECORD",
+                "stream": STREAM,
+                "record": make_record(i),
+                "time_extracted": extracted,
+            }
+            out.write(json.dumps(message, separators=(",", ":")) + "\n")
+        out.write(json.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: {"n": records}}}}) + "\n")
+
+
+def run_target_measured(
+    input_path: Path, directory: Path, batch_size_rows: int
+) -> tuple[float, float, int, str]:
+    """Run the CLI with the file on stdin; returns (seconds, CPU seconds, peak RSS bytes, last STATE).
+
+    A small wrapper process starts the target and reaps it with wait4, so the peak RSS is that one
+    run's, not the maximum over every child this benchmark started."""
+    script = (
+        "import os,subprocess,sys,time,json;"
+        "t=time.perf_counter();p=subprocess.Popen(sys.argv[1:],stdin=sys.stdin,stdout=subprocess.PIPE,"
+        "stderr=subprocess.DEVNULL);out=p.stdout.read();_,status,ru=os.wait4(p.pid,0);"
+        "print(json.dumps({'s':time.perf_counter()-t,'rss':ru.ru_maxrss*1024,'cpu':ru.ru_utime+ru.ru_stime,'status':status,"
+        "'last':out.decode().strip().splitlines()[-1] if out.strip() else ''}))"
+    )
+    config = directory.parent / f"{directory.name}.json"
+    config.write_text(json.dumps({"url": f"chdb://{directory}", "batch_size_rows": batch_size_rows}))
+    # Let the child cache bytecode like a normal install does (this environment sets
+    # PYTHONDONTWRITEBYTECODE, which would add ~2 CPU-seconds of compiling to every start-up).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with input_path.open() as stdin:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                sys.executable,
+                "-m",
+                "target_clickhouse.target",
+                "--config",
+                str(config),
+            ],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+    report = json.loads(result.stdout)
+    if report["status"] != 0:
+        raise SystemExit(f"target-clickhouse exited with status {report['status']}")
+    return report["s"], report["cpu"], report["rss"], report["last"]
+
+
+def python_rows(records: int) -> list[list]:
+    """The same rows typed the way clickhouse-connect takes them (UTC datetimes, Decimals, JSON text)."""
+    datetime_columns = {name for name, t in COLUMN_TYPES.items() if "DateTime64" in t}
+    decimal_columns = {name for name, t in COLUMN_TYPES.items() if "Decimal" in t}
+    rows = []
+    for i in range(records):
+        record = make_record(i)
+        row = []
+        for name in COLUMN_TYPES:
+            value = record[name]
+            if value is not None and name in datetime_columns:
+                value = dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+            elif value is not None and name in decimal_columns:
+                value = Decimal(value)
+            elif name == "utm" and value is not None:
+                value = json.dumps(value, separators=(",", ":"))
+            row.append(value)
+        rows.append(row)
+    return rows
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads, including ClickHouse's
+    return usage.ru_utime + usage.ru_stime
+
+
+def direct_insert(directory: Path, records: int, batch_size_rows: int) -> tuple[float, float]:
+    rows = python_rows(records)
+    client = open_client(f"chdb://{directory}", database="bench")
+    try:
+        columns = ", ".join(f"`{name}` {ctype}" for name, ctype in COLUMN_TYPES.items())
+        client.command(f"CREATE TABLE direct ({columns}) ENGINE = ReplacingMergeTree ORDER BY id")
+        names, types = list(COLUMN_TYPES), list(COLUMN_TYPES.values())
+        started, cpu_started = time.perf_counter(), _cpu()
+        for offset in range(0, records, batch_size_rows):
+            block = rows[offset : offset + batch_size_rows]
+            client.insert("direct", block, column_names=names, column_type_names=types)
+        elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_started
+        assert client.command("SELECT count() FROM direct") == records
+        return elapsed, cpu
+    finally:
+        client.close()
+
+
+def count_loaded(directory: Path) -> tuple[int, int]:
+    client = open_client(f"chdb://{directory}", database="zakaz")
+    try:
+        total = client.command("SELECT count() FROM stg_qtickets_sales_raw")
+        final = client.command("SELECT count() FROM stg_qtickets_sales_raw FINAL")
+        return int(total), int(final)
+    finally:
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--batch-size-rows", type=int, default=20_000)
+    args = parser.parse_args()
+    n, batch = args.records, args.batch_size_rows
+
+    with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
+        root = Path(tmp)
+        empty, full, double = root / "empty.jsonl", root / "full.jsonl", root / "double.jsonl"
+        write_singer_input(empty, 0)
+        write_singer_input(full, n)
+        write_singer_input(double, 2 * n)
+        size_mb = full.stat().st_size / 1e6
+
+        run_target_measured(empty, root / "ch-warmup", batch)  # warm the bytecode and page caches
+        startup, startup_cpu, startup_rss, _ = run_target_measured(empty, root / "ch-empty", batch)
+        seconds, cpu, rss, last_state = run_target_measured(full, root / "ch-target", batch)
+        _, _, rss_double, _ = run_target_measured(double, root / "ch-double", batch)
+        loaded, visible = count_loaded(root / "ch-target")
+        direct, direct_cpu = direct_insert(root / "ch-direct", n, batch)
+
+    rate, net_rate, direct_rate = n / seconds, n / max(seconds - startup, 1e-9), n / direct
+    cpu_rate, direct_cpu_rate = n / max(cpu - startup_cpu, 1e-9), n / max(direct_cpu, 1e-9)
+    print(
+        f"records: {n:,} ({size_mb:.1f} MB of Singer messages), "
+        f"batch_size_rows={batch:,}, {os.cpu_count()} CPUs"
+    )
+    print("                                         wall s   records/s    CPU s")
+    print(f"(a) target-clickhouse CLI, end to end  {seconds:7.2f}  {rate:10,.0f}  {cpu:7.2f}")
+    print(f"    CLI start-up/shutdown, 0 records   {startup:7.2f}  {'':10}  {startup_cpu:7.2f}")
+    print(
+        f"    target minus start-up              {seconds - startup:7.2f}  {net_rate:10,.0f}  "
+        f"{cpu - startup_cpu:7.2f}  ({cpu_rate:,.0f} records per CPU-second)"
+    )
+    print(
+        f"(b) direct clickhouse-connect insert   {direct:7.2f}  {direct_rate:10,.0f}  {direct_cpu:7.2f}  "
+        f"({direct_cpu_rate:,.0f} records per CPU-second)"
+    )
+    print(
+        f"ratio target/direct (goal >= 0.25x): end to end {rate / direct_rate:.2f}x, "
+        f"minus start-up {net_rate / direct_rate:.2f}x, per CPU-second {cpu_rate / direct_cpu_rate:.2f}x"
+    )
+    print(
+        f"goal >= 45,000 records/s: end to end {'met' if rate >= 45_000 else 'NOT met'}, "
+        f"minus start-up {'met' if net_rate >= 45_000 else 'NOT met'}, "
+        f"per CPU-second {'met' if cpu_rate >= 45_000 else 'NOT met'}"
+    )
+    print(
+        f"peak RSS of the target: {rss / 2**20:.0f} MiB with {n:,} records, {rss_double / 2**20:.0f} MiB "
+        f"with {2 * n:,}, {startup_rss / 2**20:.0f} MiB with 0 (embedded ClickHouse included)"
+    )
+    print(f"loaded rows: {loaded:,} (FINAL {visible:,}); last STATE: {last_state}")
+    if loaded != n or visible != n:
+        raise SystemExit("row count mismatch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Errors the target raises on purpose; each message names the setting/stream/field/value at fault."""
+
+from __future__ import annotations
+
+
+class TargetClickHouseError(Exception):
+    """Base class: the CLI prints the message (no traceback) and exits non-zero."""
+
+
+class ConfigError(TargetClickHouseError):
+    """A setting has an invalid value."""
+
+
+class ClickHouseConnectionError(TargetClickHouseError):
+    """ClickHouse could not be opened or reached."""
+
+
+class DirectoryLockedError(ClickHouseConnectionError):
+    """The embedded (chdb) directory is held by another process."""
+
+
+class SchemaEvolutionError(TargetClickHouseError):
+    """An existing table cannot take the incoming schema (incompatible type, changed keys)."""
+
+
+class ConversionError(TargetClickHouseError):
+    """A record value cannot be converted to its column's ClickHouse type."""
+
+    def __init__(self, stream: str, field: str, value: object, reason: str) -> None:
+        shown = repr(value)
+        if len(shown) > 200:
+            shown = shown[:200] + "…"
+        super().__init__(f"stream '{stream}', field '{field}': cannot load value {shown}: {reason}")
+        self.stream = stream
+        self.field = field
+        self.value = value
+        self.reason = reason

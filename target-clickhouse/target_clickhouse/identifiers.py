@@ -1,0 +1,28 @@
+"""Validation and quoting of ClickHouse identifiers (database, table and column names)."""
+
+from __future__ import annotations
+
+from target_clickhouse.errors import ConfigError
+
+MAX_IDENTIFIER_LENGTH = 255
+
+
+def validate_identifier(name: str, what: str) -> str:
+    """Reject names ClickHouse cannot store safely (empty, too long, control characters)."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{what} name {name!r} is empty or not a string")
+    if len(name) > MAX_IDENTIFIER_LENGTH:
+        raise ConfigError(f"{what} name {name[:60]!r}… is longer than {MAX_IDENTIFIER_LENGTH} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConfigError(f"{what} name {name!r} contains control characters")
+    return name
+
+
+def quote_identifier(name: str, what: str = "column") -> str:
+    """Backtick-quote a validated identifier, escaping backslashes and backticks."""
+    validate_identifier(name, what)
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def qualified_table(database: str, table: str) -> str:
+    return f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"

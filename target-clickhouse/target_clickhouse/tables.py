@@ -1,0 +1,175 @@
+"""Table DDL: create a stream's table, evolve its columns to a new schema, read its latest version."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from target_clickhouse import schema_types as st
+from target_clickhouse.converters import make_converter
+from target_clickhouse.errors import ConfigError, SchemaEvolutionError
+from target_clickhouse.identifiers import qualified_table, quote_identifier
+
+VERSION_COLUMN = "_sdc_version"
+METADATA_COLUMNS: dict[str, st.ColumnType] = {
+    "_sdc_extracted_at": st.ColumnType(st.DATETIME64, True),
+    "_sdc_received_at": st.ColumnType(st.DATETIME64, True),
+    "_sdc_batched_at": st.ColumnType(st.DATETIME64, True),
+    "_sdc_deleted_at": st.ColumnType(st.DATETIME64, True),
+    VERSION_COLUMN: st.ColumnType(st.UINT64, False),
+}
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class EngineOptions:
+    engine: str = "ReplacingMergeTree"
+    partition_by: str | None = None
+    table_settings: Mapping[str, object] = field(default_factory=dict)
+
+
+def desired_columns(
+    stream: str, schema: dict, key_properties: Sequence[str], json_as: str
+) -> dict[str, st.ColumnType]:
+    """Schema properties (keys non-Nullable, others Nullable) followed by the metadata columns."""
+    properties = schema.get("properties") or {}
+    missing = [key for key in key_properties if key not in properties]
+    if missing:
+        raise SchemaEvolutionError(f"stream '{stream}': key properties {missing} are not in the schema")
+    columns: dict[str, st.ColumnType] = {}
+    for name, prop in properties.items():
+        if name in METADATA_COLUMNS:
+            continue
+        quote_identifier(name, f"stream '{stream}' column")
+        base = st.column_base_type(stream, name, prop, json_as)
+        if name in key_properties and base == st.JSON_TYPE:
+            base = st.STRING
+        columns[name] = st.ColumnType(base, name not in key_properties)
+    columns.update(METADATA_COLUMNS)
+    return columns
+
+
+def _format_setting(name: str, value: object) -> str:
+    if not _SETTING_NAME.match(name):
+        raise ConfigError(f"setting 'table_settings': invalid setting name {name!r}")
+    if isinstance(value, bool):
+        return f"{name} = {int(value)}"
+    if isinstance(value, int | float):
+        return f"{name} = {value}"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"{name} = '{text}'"
+
+
+def create_table_sql(
+    database: str,
+    table: str,
+    columns: Mapping[str, st.ColumnType],
+    key_properties: Sequence[str],
+    options: EngineOptions,
+) -> str:
+    column_sql = ",\n  ".join(f"{quote_identifier(name)} {ctype.sql}" for name, ctype in columns.items())
+    if key_properties and options.engine == "ReplacingMergeTree":
+        engine = f"ReplacingMergeTree({quote_identifier(VERSION_COLUMN)})"
+    else:
+        engine = "MergeTree"
+    order_by = ", ".join(quote_identifier(key) for key in key_properties)
+    if len(key_properties) != 1:
+        order_by = f"({order_by})"
+    sql = f"CREATE TABLE IF NOT EXISTS {qualified_table(database, table)} (\n  {column_sql}\n)\n"
+    sql += f"ENGINE = {engine}\n"
+    if options.partition_by:
+        sql += f"PARTITION BY {options.partition_by}\n"
+    sql += f"ORDER BY {order_by}"
+    if options.table_settings:
+        sql += "\nSETTINGS " + ", ".join(_format_setting(k, v) for k, v in options.table_settings.items())
+    return sql
+
+
+def existing_columns(client: Client, database: str, table: str) -> dict[str, st.ColumnType]:
+    result = client.query(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {tbl:String} "
+        "ORDER BY position",
+        parameters={"db": database, "tbl": table},
+    )
+    return {name: st.normalize_existing(ctype) for name, ctype in result.result_rows}
+
+
+def _sorting_key(client: Client, database: str, table: str) -> list[str]:
+    result = client.query(
+        "SELECT sorting_key FROM system.tables WHERE database = {db:String} AND name = {tbl:String}",
+        parameters={"db": database, "tbl": table},
+    )
+    text = result.result_rows[0][0] if result.result_rows else ""
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    return [part.strip().strip("`") for part in text.split(",") if part.strip()]
+
+
+def _plan_column(stream: str, name: str, current: st.ColumnType, incoming: st.ColumnType) -> st.ColumnType:
+    base = st.widen(current.base, incoming.base)
+    if base is None:
+        raise SchemaEvolutionError(
+            f"stream '{stream}', field '{name}': the table column is {current.sql} and the schema now asks "
+            f"for {incoming.sql}; this change is not a widening. Load into a new table (table_name_pattern) "
+            "or change the column by hand."
+        )
+    result = st.ColumnType(base, current.nullable or incoming.nullable)
+    if make_converter(result) is None:
+        raise SchemaEvolutionError(
+            f"stream '{stream}', field '{name}': existing column type {current.sql} is not one this target "
+            "can load"
+        )
+    return result
+
+
+def ensure_table(
+    client: Client,
+    stream: str,
+    database: str,
+    table: str,
+    columns: Mapping[str, st.ColumnType],
+    key_properties: Sequence[str],
+    options: EngineOptions,
+) -> dict[str, st.ColumnType]:
+    """Create the table or evolve it; returns the column types to load into (in `columns` order)."""
+    target = qualified_table(database, table)
+    current = existing_columns(client, database, table)
+    if not current:
+        client.command(create_table_sql(database, table, columns, key_properties, options))
+        return dict(columns)
+    keys = _sorting_key(client, database, table)
+    if keys != list(key_properties):
+        raise SchemaEvolutionError(
+            f"stream '{stream}': key properties {list(key_properties)} differ from the ORDER BY {keys} of "
+            f"existing table {database}.{table}; ORDER BY cannot change in place"
+        )
+    final: dict[str, st.ColumnType] = {}
+    statements: list[str] = []
+    for name, incoming in columns.items():
+        if name not in current:
+            final[name] = incoming
+            statements.append(f"ADD COLUMN IF NOT EXISTS {quote_identifier(name)} {incoming.sql}")
+            continue
+        planned = _plan_column(stream, name, current[name], incoming)
+        final[name] = planned
+        if planned != current[name]:
+            statements.append(f"MODIFY COLUMN {quote_identifier(name)} {planned.sql}")
+    for statement in statements:
+        try:
+            client.command(f"ALTER TABLE {target} {statement}")
+        except ClickHouseError as exc:
+            raise SchemaEvolutionError(
+                f"stream '{stream}': cannot evolve table {database}.{table} ({statement}): {exc}"
+            ) from exc
+    return final
+
+
+def max_version(client: Client, database: str, table: str) -> int:
+    value = client.command(
+        f"SELECT max({quote_identifier(VERSION_COLUMN)}) FROM {qualified_table(database, table)}"
+    )
+    return int(value or 0)
