@@ -23,7 +23,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/qtickets-sandbox demo
+	$(BIN)/qtickets-pipeline demo
 
 lint: install
 	$(BIN)/ruff check .

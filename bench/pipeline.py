@@ -1,0 +1,138 @@
+"""Pipeline benchmark: a full backfill of N orders (default 100 000) from the sandbox into embedded
+ClickHouse through `meltano run`, and a no-change scheduled run right after.
+
+Prints: backfill wall time and records/s; the tap alone (`meltano invoke tap-qtickets` into a file),
+the target alone (`meltano invoke target-clickhouse` fed that file, fresh directory), Meltano's own
+start-up cost, and their shares; then the wall time of an incremental run with nothing new (goal ≤ 10 s).
+
+    .venv/bin/python bench/pipeline.py [--orders 100000] [--events 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from qtickets_pipeline import meltano_cli
+from qtickets_pipeline.pipeline import run_pipeline
+from qtickets_pipeline.settings import load_settings
+from qtickets_sandbox.testing import SandboxServer
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token"
+
+
+def timed(fn, *args, **kwargs):
+    started = time.monotonic()
+    result = fn(*args, **kwargs)
+    return result, time.monotonic() - started
+
+
+def meltano_invoke(settings, args: list[str], stdin=None, stdout=None) -> float:
+    cmd = [
+        meltano_cli.meltano_executable(),
+        "--log-level",
+        "warning",
+        "--environment",
+        settings.environment,
+        "invoke",
+        *args,
+    ]
+    started = time.monotonic()
+    subprocess.run(
+        cmd,
+        cwd=settings.project_root,
+        env=meltano_cli.build_env(settings),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=30)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    # A throw-away copy of the project (plugins and transforms linked), so the bench neither waits for
+    # nor blocks a pipeline run in the repository itself (they share the overlap lock and state).
+    project = work / "project"
+    project.mkdir()
+    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
+    for name in ("tap-qtickets", "target-clickhouse", "transform"):
+        (project / name).symlink_to(REPO / name)
+    os.environ.update(
+        {
+            "MELTANO_PROJECT_ROOT": str(project),
+            "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
+            "CLICKHOUSE_URL": f"chdb://{work / 'ch'}",
+            "QTICKETS_TOKEN": TOKEN,
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+    )
+    settings = load_settings(environment="demo", project_root=project)
+    print(f"work dir: {work}")
+    _, t_install = timed(meltano_cli.install, settings)
+    print(f"meltano install: {t_install:.1f} s")
+    sandbox, t_gen = timed(SandboxServer, seed=1, orders=args.orders, events=args.events, token=TOKEN)
+    print(f"sandbox generated {args.orders} orders in {t_gen:.1f} s")
+    with sandbox.start() as sb:
+        settings = replace(settings, env=dict(settings.env, QTICKETS_BASE_URL=sb.base_url))
+        # One-time per tap/meltano.yml version (see meltano_cli.cached_catalog); kept out of the figures.
+        _, t_catalog = timed(meltano_cli.cached_catalog, settings)
+        print(f"catalog discovery + selection (once per code version): {t_catalog:.1f} s")
+        run, t_backfill = timed(run_pipeline, settings, trigger="bench")
+        records = sum(run.records_extracted.values())
+        rows = sum(run.rows_loaded.values())
+        print(
+            f"\nbackfill via qtickets-pipeline run: {t_backfill:.1f} s wall, {records} records extracted, "
+            f"{rows} rows loaded → {records / t_backfill:,.0f} records/s"
+        )
+        print("  per stream: " + ", ".join(f"{k}={v}" for k, v in sorted(run.rows_loaded.items())))
+
+        _, t_noop = timed(run_pipeline, settings, trigger="bench")
+        print(
+            f"no-change scheduled run: {t_noop:.1f} s wall (goal ≤ 10 s) "
+            f"{'OK' if t_noop <= 10 else 'OVER GOAL'}"
+        )
+
+        # Parts measured separately, each through Meltano so selection/config are identical.
+        singer = work / "records.singer"
+        start = {"TAP_QTICKETS_START_DATE": "2000-01-01T00:00:00+00:00"}
+        tap_env = replace(settings, env=dict(settings.env, **start))
+        with open(singer, "wb") as out:
+            t_tap = meltano_invoke(tap_env, ["tap-qtickets"], stdout=out)
+        target_settings = replace(settings, clickhouse_url=f"chdb://{work / 'ch-target-only'}")
+        with open(singer, "rb") as inp:
+            t_target = meltano_invoke(
+                target_settings, ["target-clickhouse"], stdin=inp, stdout=subprocess.DEVNULL
+            )
+        t_startup = meltano_invoke(settings, ["tap-qtickets", "--about"], stdout=subprocess.DEVNULL)
+    tap_net, target_net = max(t_tap - t_startup, 0), max(t_target - t_startup, 0)
+    overhead = max(t_backfill - max(tap_net, target_net), 0)
+    total = tap_net + target_net + overhead
+    print(f"\ntap alone:    {t_tap:.1f} s ({tap_net:.1f} s net of Meltano start-up)")
+    print(
+        f"target alone: {t_target:.1f} s ({target_net:.1f} s net), "
+        f"{singer.stat().st_size / 1e6:.0f} MB of Singer messages"
+    )
+    print(f"Meltano start-up per plugin invocation: {t_startup:.1f} s")
+    print(
+        f"share of the work (tap ‖ target run concurrently in `meltano run`; overhead = backfill wall − "
+        f"slower side): tap {tap_net / total:.0%}, target {target_net / total:.0%}, "
+        f"meltano/pipeline overhead {overhead / total:.0%}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Logging for the whole run, driven by LOG_LEVEL, LOG_JSON (true/false) and LOG_FILE."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+LOGGER_NAME = "qtickets_pipeline"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; fields passed via `extra={"fields": {...}}` are merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return text
+
+
+def configure(env: dict[str, str]) -> logging.Logger:
+    level_name = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    level = logging.getLevelName(level_name)
+    if not isinstance(level, int):
+        raise ValueError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level_name!r}")
+    json_raw = (env.get("LOG_JSON") or "false").strip().lower()
+    if json_raw not in _TRUE | _FALSE:
+        raise ValueError(f"LOG_JSON must be true or false, got {json_raw!r}")
+    formatter: logging.Formatter = JsonFormatter() if json_raw in _TRUE else TextFormatter()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if env.get("LOG_FILE"):
+        handlers.append(logging.FileHandler(env["LOG_FILE"], encoding="utf-8"))
+    logger = logging.getLogger(LOGGER_NAME)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(f"{LOGGER_NAME}.{name}")

@@ -1,0 +1,216 @@
+"""One pipeline run: lock → bookkeeping row → `meltano run qtickets_load` → counts → transforms → row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from . import jobruns, logs, meltano_cli, transforms
+from .jobruns import JobRun
+from .overlap import RunLock
+from .settings import JOB_NAME, Settings, SettingsError, load_settings
+from .warehouse import connect
+
+log = logs.get("run")
+
+
+class PipelineFailed(RuntimeError):
+    def __init__(self, run: JobRun) -> None:
+        super().__init__(run.error)
+        self.run = run
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the tap is asked for. The scheduled (default) run is incremental and saves the bookmark;
+    --days / --since / --to are one-off reloads that leave the bookmark alone."""
+
+    start: datetime
+    end: datetime | None
+    save_state: bool
+    full_refresh: bool
+
+    def plugin_config(self) -> dict[str, str]:
+        config = {"TAP_QTICKETS_START_DATE": self.start.isoformat()}
+        if self.end is not None:
+            config["TAP_QTICKETS_END_DATE"] = self.end.isoformat()
+        return config
+
+
+def resolve_window(
+    settings: Settings,
+    *,
+    days: int | None = None,
+    since: date | None = None,
+    to: date | None = None,
+    full_refresh: bool = False,
+) -> Window:
+    tz = ZoneInfo(settings.report_tz)
+    now = datetime.now(tz)
+    if days is not None and (since or to):
+        raise SettingsError("use either --days or --since/--to, not both")
+    if days is not None and days <= 0:
+        raise SettingsError(f"--days must be positive, got {days}")
+    if to and not since:
+        raise SettingsError("--to needs --since")
+    if since:
+        end_day = to or now.date()
+        if end_day < since:
+            raise SettingsError(f"--to {end_day} is before --since {since}")
+        end = datetime.combine(end_day, time(23, 59, 59), tz)
+        return Window(datetime.combine(since, time(0, 0), tz), end, save_state=False, full_refresh=True)
+    if days is not None:
+        start = datetime.combine(now.date() - timedelta(days=days), time(0, 0), tz)
+        return Window(start, None, save_state=False, full_refresh=True)
+    start = datetime.combine(now.date() - timedelta(days=settings.days_back), time(0, 0), tz)
+    return Window(start, None, save_state=True, full_refresh=full_refresh)
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [s for s in (settings.env.get("QTICKETS_TOKEN"), settings.clickhouse_password) if s]
+
+
+def _record(settings: Settings, run: JobRun) -> None:
+    """Write the run row; if ClickHouse cannot be opened (another process holds chdb), spool it."""
+    try:
+        with connect(settings) as client:
+            transforms.ensure_bookkeeping(client, settings)
+            jobruns.drain_spool(client, settings.database, settings.state_dir)
+            jobruns.write(client, settings.database, run)
+    except Exception as exc:
+        log.warning(
+            "could not record run %s in meta_job_runs (%s); kept in %s",
+            run.run_id,
+            meltano_cli.scrub(
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__, _secrets(settings)
+            ),
+            settings.state_dir,
+        )
+        jobruns.spool(settings.state_dir, run)
+
+
+def _count_loaded(client, settings: Settings, since: datetime) -> dict[str, int]:
+    rows = client.query(
+        "SELECT name FROM system.tables "
+        "WHERE database = {db:String} AND name LIKE 'stg\\_qtickets\\_%\\_raw'",
+        parameters={"db": settings.database},
+    ).result_rows
+    counts = {}
+    for (table,) in rows:
+        stream = table[len("stg_qtickets_") : -len("_raw")]
+        counts[stream] = int(
+            client.query(
+                f"SELECT count() FROM {settings.database}.{table} "
+                "WHERE coalesce(_sdc_batched_at, _sdc_received_at) >= {t:DateTime64(6, 'UTC')}",
+                parameters={"t": since.replace(tzinfo=None)},
+            ).result_rows[0][0]
+        )
+    return counts
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    trigger: str = "cli",
+    days: int | None = None,
+    since: date | None = None,
+    to: date | None = None,
+    full_refresh: bool = False,
+) -> JobRun:
+    """Run the job once. Returns the finished JobRun (status success or skipped); raises
+    PipelineFailed (after recording a failed row) on any failure."""
+    window = resolve_window(settings, days=days, since=since, to=to, full_refresh=full_refresh)
+    run = JobRun(
+        job_name=JOB_NAME,
+        trigger=trigger,
+        environment=settings.environment,
+        date_from=window.start.date(),
+        date_to=window.end.date() if window.end else None,
+        full_refresh=window.full_refresh,
+    )
+    fields = {"run_id": run.run_id, "job": JOB_NAME, "environment": settings.environment}
+    lock = RunLock(settings.state_dir)
+    if not lock.acquire():
+        run.finish("skipped", f"another run (pid {lock.holder_pid()}) is still active; nothing done")
+        log.warning(
+            "another qtickets-pipeline run is active (pid %s): skipping this one",
+            lock.holder_pid(),
+            extra={"fields": fields},
+        )
+        if settings.is_embedded:
+            # Opening chdb now could take the directory from under the active run's target; leave the
+            # row for the active run (or the next `run`/`status`) to write.
+            jobruns.spool(settings.state_dir, run)
+        else:
+            _record(settings, run)
+        return run
+    try:
+        log.info(
+            "run started: window from %s%s, %s",
+            window.start.isoformat(),
+            f" to {window.end.isoformat()}" if window.end else "",
+            "incremental"
+            if window.save_state and not window.full_refresh
+            else ("full refresh" if window.save_state else "one-off window, bookmark unchanged"),
+            extra={"fields": fields},
+        )
+        try:
+            with connect(settings) as client:
+                transforms.ensure_bookkeeping(client, settings)
+                jobruns.drain_spool(client, settings.database, settings.state_dir)
+                jobruns.close_orphans(client, settings.database, run)
+                jobruns.write(client, settings.database, run)
+            # The client is closed here: the target needs the embedded directory to itself.
+            out = meltano_cli.run_job(
+                settings,
+                full_refresh=window.full_refresh,
+                save_state=window.save_state,
+                plugin_config=window.plugin_config(),
+            )
+            run.records_extracted, run.http_requests = out.records, out.requests
+            if out.returncode != 0:
+                raise RuntimeError(
+                    f"meltano run {JOB_NAME} failed (exit {out.returncode}): "
+                    + out.error_summary(_secrets(settings))
+                )
+            with connect(settings) as client:
+                run.rows_loaded = _count_loaded(client, settings, run.started_at)
+                transforms.apply_all(client, settings)
+                run.finish("success")
+                jobruns.write(client, settings.database, run)
+                jobruns.drain_spool(client, settings.database, settings.state_dir)
+        except Exception as exc:
+            message = meltano_cli.scrub(str(exc) or type(exc).__name__, _secrets(settings))
+            run.finish("failed", message)
+            log.error("run failed: %s", message, extra={"fields": fields})
+            _record(settings, run)
+            raise PipelineFailed(run) from None
+        log.info(
+            "run finished: %d rows loaded in %.1f s (%s)",
+            sum(run.rows_loaded.values()),
+            (run.finished_at - run.started_at).total_seconds(),
+            ", ".join(f"{k}={v}" for k, v in sorted(run.rows_loaded.items())),
+            extra={"fields": fields},
+        )
+        return run
+    finally:
+        lock.release()
+
+
+def load(
+    date_from: date | str | None = None,
+    date_to: date | str | None = None,
+    *,
+    days: int | None = None,
+    env_file: str | None = None,
+    environment: str | None = None,
+    full_refresh: bool = False,
+) -> JobRun:
+    """Module use: `load()` (incremental), `load(date(2025, 10, 1), date(2025, 10, 31))` or `load(days=7)`.
+    Raises PipelineFailed on failure."""
+    settings = load_settings(env_file, environment)
+    logs.configure(settings.env)
+    since = date.fromisoformat(date_from) if isinstance(date_from, str) else date_from
+    to = date.fromisoformat(date_to) if isinstance(date_to, str) else date_to
+    return run_pipeline(settings, trigger="module", days=days, since=since, to=to, full_refresh=full_refresh)

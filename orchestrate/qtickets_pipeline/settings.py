@@ -1,0 +1,124 @@
+"""Pipeline settings: the shell environment, the project's .env and an optional --env file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_DAYS_BACK = 30
+DEFAULT_DATABASE = "zakaz"
+DEFAULT_REPORT_TZ = "Europe/Moscow"
+JOB_NAME = "qtickets_load"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting and the value (never a secret)."""
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The Meltano project: $MELTANO_PROJECT_ROOT, else the nearest folder holding meltano.yml."""
+    if os.environ.get("MELTANO_PROJECT_ROOT"):
+        return Path(os.environ["MELTANO_PROJECT_ROOT"]).resolve()
+    for folder in [(start or Path.cwd()).resolve(), *(start or Path.cwd()).resolve().parents]:
+        if (folder / "meltano.yml").is_file():
+            return folder
+    # Installed editable from the repository: orchestrate/qtickets_pipeline/settings.py → repo root.
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "meltano.yml").is_file():
+        return repo
+    raise SettingsError("no meltano.yml found: run from the project folder or set MELTANO_PROJECT_ROOT")
+
+
+def load_env(project_root: Path, env_file: str | os.PathLike | None = None) -> dict[str, str]:
+    """Merged variables: project .env < shell < --env FILE (an explicit file wins over everything)."""
+    merged: dict[str, str] = {}
+    dot_env = project_root / ".env"
+    if dot_env.is_file():
+        merged.update({k: v for k, v in dotenv_values(dot_env).items() if v is not None})
+    merged.update(os.environ)
+    if env_file is not None:
+        path = Path(env_file)
+        if not path.is_file():
+            raise SettingsError(f"--env: file not found: {path}")
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    return merged
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_root: Path
+    environment: str
+    env: dict[str, str] = field(repr=False)
+    clickhouse_url: str
+    clickhouse_user: str | None
+    clickhouse_password: str | None = field(repr=False)
+    database: str
+    days_back: int
+    report_tz: str
+
+    @property
+    def transform_dir(self) -> Path:
+        return self.project_root / "transform"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the overlap lock and the spool of unrecorded run rows live."""
+        return self.project_root / ".meltano" / "run" / "qtickets-pipeline"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.clickhouse_url.startswith("chdb:")
+
+
+def load_settings(
+    env_file: str | os.PathLike | None = None,
+    environment: str | None = None,
+    project_root: Path | None = None,
+) -> Settings:
+    root = project_root or find_project_root()
+    env = load_env(root, env_file)
+    meltano_env = environment or env.get("MELTANO_ENVIRONMENT") or "demo"
+    if meltano_env not in ("demo", "prod"):
+        raise SettingsError(f"MELTANO_ENVIRONMENT must be demo or prod, got {meltano_env!r}")
+    url = env.get("CLICKHOUSE_URL", "").strip()
+    if not url:
+        if meltano_env == "prod":
+            raise SettingsError("CLICKHOUSE_URL is required in the prod environment (http(s)://host:port)")
+        url = f"chdb://{root / 'data' / 'clickhouse'}"
+    if not url.startswith(("chdb:", "http://", "https://")):
+        raise SettingsError(
+            f"CLICKHOUSE_URL must start with chdb://, http:// or https://, got {url.split('@')[-1]!r}"
+        )
+    database = env.get("CLICKHOUSE_DATABASE", "").strip() or DEFAULT_DATABASE
+    if not database.replace("_", "").isalnum():
+        raise SettingsError(f"CLICKHOUSE_DATABASE must be a plain identifier, got {database!r}")
+    report_tz = env.get("REPORT_TZ", "").strip() or DEFAULT_REPORT_TZ
+    if not all(c.isalnum() or c in "/_+-" for c in report_tz):
+        raise SettingsError(f"REPORT_TZ must be a time zone name like Europe/Moscow, got {report_tz!r}")
+    return Settings(
+        project_root=root,
+        environment=meltano_env,
+        env=env,
+        clickhouse_url=url,
+        clickhouse_user=env.get("CLICKHOUSE_USER") or None,
+        clickhouse_password=env.get("CLICKHOUSE_PASSWORD") or None,
+        database=database,
+        days_back=_int(env, "QTICKETS_DAYS_BACK", DEFAULT_DAYS_BACK),
+        report_tz=report_tz,
+    )

@@ -1,0 +1,34 @@
+-- One row per ticket (basket) of a paid order, latest version only. FINAL deduplicates by the key with
+-- the highest _sdc_version at query time, so correctness never depends on background merges.
+-- status: 'refunded' if refunded; else 'cancelled' if the ticket or its order is deleted; else 'sold'.
+CREATE OR REPLACE VIEW zakaz.v_sales_latest AS
+SELECT
+    s.id                 AS ticket_id,
+    s.order_id           AS order_id,
+    multiIf(
+        s.refunded_at IS NOT NULL, 'refunded',
+        s.deleted_at IS NOT NULL OR s.order_deleted_at IS NOT NULL, 'cancelled',
+        'sold')          AS status,
+    s.price              AS price,
+    s.original_price     AS original_price,
+    s.discount_value     AS discount_value,
+    s.refunded_amount    AS refunded_amount,
+    s.event_id           AS event_id,
+    s.show_id            AS show_id,
+    s.zone_id            AS zone_id,
+    s.seat_id            AS seat_id,
+    e.city_id            AS city_id,
+    e.city_name          AS city,
+    s.payed_at           AS payed_at,
+    s.refunded_at        AS refunded_at,
+    s.checked_at         AS checked_at,
+    s.created_at         AS created_at,
+    s.updated_at         AS updated_at,
+    s.order_updated_at   AS order_updated_at,
+    s._sdc_version       AS _sdc_version
+FROM zakaz.stg_qtickets_sales_raw AS s FINAL
+LEFT JOIN
+(
+    SELECT id, city_id, city_name FROM zakaz.stg_qtickets_events_raw FINAL
+) AS e ON e.id = s.event_id
+WHERE s.payed = true;
