@@ -15,10 +15,13 @@ from .query import (
     BadQuery,
     ResultCache,
     compile_where,
+    leading_ascending_column,
+    narrow_by_range,
     page_number,
     page_size,
     parse_body,
     project,
+    sort_keys,
     sort_rows,
 )
 
@@ -199,9 +202,16 @@ class Api:
         def build():
             rows = self._rows(name)
             columns = set(rows[0]) if rows else None
-            keep = compile_where(where, columns)
-            default = ["discount_id", "id"] if name == "promo-codes" else ["id"]
-            return sort_rows([r for r in rows if keep(r)], order_by, columns, default)
+            compile_where(where, columns)  # validates every condition, including those bisected below
+            ordered, keys, lead = self.cache.get(
+                (name, "sorted", json.dumps(order_by), self.state.version),
+                lambda: self._sorted(name, rows, order_by, columns),
+            )
+            rest = where
+            if lead is not None:
+                ordered, rest = narrow_by_range(ordered, keys, where, lead)
+            keep = compile_where(rest, columns)
+            return [r for r in ordered if keep(r)] if rest else ordered
 
         rows = self.cache.get(key, build)
         chunk = rows[(page - 1) * per_page : page * per_page]
@@ -216,6 +226,13 @@ class Api:
             parts = [wire.dumps(r) for r in chunk]
         paging = wire.dumps({"perPage": per_page, "currentPage": page, "total": len(rows)})
         return Response(200, b'{"data":[' + b",".join(parts) + b'],"paging":' + paging + b"}")
+
+    @staticmethod
+    def _sorted(name: str, rows: list[dict], order_by, columns) -> tuple[list[dict], list | None, str | None]:
+        default = ["discount_id", "id"] if name == "promo-codes" else ["id"]
+        ordered = sort_rows(rows, order_by, columns, default)
+        lead = leading_ascending_column(order_by)
+        return ordered, (sort_keys(ordered, lead) if lead else None), lead
 
     def _detail(self, name: str, ident: int) -> Response:
         st = self.state

@@ -8,6 +8,7 @@ API's catch-all); pages past the end are empty; ties in `orderBy` fall back to a
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -249,3 +250,50 @@ class ResultCache:
         if len(self._items) > self.size:
             self._items.popitem(last=False)
         return value
+
+
+_LOWER = {">=": bisect_left, ">": bisect_right}
+_UPPER = {"<": bisect_left, "<=": bisect_right}
+
+
+def leading_ascending_column(order_by) -> str | None:
+    """The first `orderBy` column when it sorts ascending on a plain (non-dotted) field."""
+    if not isinstance(order_by, dict) or not order_by:
+        return None
+    column, direction = next(iter(order_by.items()))
+    return column if str(direction).lower() == "asc" and "." not in column else None
+
+
+def sort_keys(rows: list[dict], column: str) -> list:
+    return [_sort_key(column)(r) for r in rows]
+
+
+def narrow_by_range(rows: list[dict], keys: list, where, column: str) -> tuple[list[dict], list]:
+    """Answer the range conditions on the leading sort column by bisection (keyset paging stays O(page)).
+
+    Returns the matching slice of `rows` (sorted by `column`, with `keys` its sort keys) and the
+    conditions still to apply. Falls back to (rows, where) whenever the bisection would not agree with
+    the row-by-row comparison (mixed types, lists, dotted columns).
+    """
+    if not isinstance(where, list):
+        return rows, where
+    lo, hi, rest = bisect_left(keys, (True,)), len(keys), []
+    try:
+        for cond in where:
+            op = str(cond.get("operator", "=")).lower().strip() if isinstance(cond, dict) else ""
+            if not (isinstance(cond, dict) and cond.get("column") == column and op in _LOWER | _UPPER):
+                rest.append(cond)
+                continue
+            value = _prepare(cond.get("value"))
+            sample = keys[lo][1] if lo < len(keys) else None
+            if isinstance(value, (list, dict)) or value is None or (
+                sample is not None and isinstance(sample, str) != isinstance(value, str)
+            ):
+                return rows, where
+            if op in _LOWER:
+                lo = max(lo, _LOWER[op](keys, (True, value)))
+            else:
+                hi = min(hi, _UPPER[op](keys, (True, value)))
+    except TypeError:
+        return rows, where
+    return rows[lo:max(lo, hi)], rest

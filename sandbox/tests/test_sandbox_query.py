@@ -231,3 +231,35 @@ def test_non_get_calls_are_refused_and_logged(fresh_api, fresh_sb):
     assert fresh_sb.requests()[0]["body"] == {"refund": [1]}
     assert fresh_sb.requests()[3]["body"] == {"page": 2}
     assert before == fresh_sb.truth()  # nothing was written
+
+
+def test_range_on_the_leading_sort_column_matches_a_client_side_filter(api):
+    # Keyset paging (`updated_at >= cursor` sorted by updated_at, id) is answered by bisection; it must agree
+    # with the row-by-row filter, including bounds on both sides, strict operators and mixed conditions.
+    orders = _all(api)
+    stamps = sorted({o["updated_at"] for o in orders})
+    low, high = stamps[len(stamps) // 4], stamps[3 * len(stamps) // 4]
+    prices = sorted({o["price"] for o in orders})
+    order_by = {"updated_at": "asc", "id": "asc"}
+    cases = [
+        ([{"column": "updated_at", "operator": ">=", "value": low}], lambda o: o["updated_at"] >= low),
+        ([{"column": "updated_at", "operator": ">", "value": low}], lambda o: o["updated_at"] > low),
+        (
+            [
+                {"column": "updated_at", "operator": ">=", "value": low},
+                {"column": "updated_at", "operator": "<", "value": high},
+                {"column": "payed", "value": 1},
+            ],
+            lambda o: low <= o["updated_at"] < high and o["payed"],
+        ),
+        ([{"column": "updated_at", "operator": "<=", "value": low}], lambda o: o["updated_at"] <= low),
+    ]
+    for where, keep in cases:
+        want = [o["id"] for o in sorted(orders, key=lambda o: (o["updated_at"], o["id"])) if keep(o)]
+        assert _all_where(api, where, order_by) == want, where
+        assert 0 < len(want) < len(orders), where
+    # a number given as a string takes the row-by-row path (numeric comparison), not a string bisection
+    mid = prices[len(prices) // 2]
+    where = [{"column": "price", "operator": ">=", "value": str(mid)}]
+    want = [o["id"] for o in sorted(orders, key=lambda o: (o["price"], o["id"])) if o["price"] >= mid]
+    assert _all_where(api, where, {"price": "asc"}) == want
