@@ -1,1 +1,1 @@
-"""tap-qtickets."""
+"""Singer tap for the QTickets REST API v1 (read-only)."""

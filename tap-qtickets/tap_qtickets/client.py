@@ -1,0 +1,230 @@
+"""HTTP layer shared by every QTickets stream: GET-only session, GET+JSON body, paging, retries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import typing as t
+from decimal import Decimal
+from functools import cached_property
+from http import HTTPStatus
+
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.streams import RESTStream
+
+from tap_qtickets.auth import QTicketsAuthenticator
+from tap_qtickets.errors import MethodNotAllowedError, QTicketsError
+from tap_qtickets.normalize import RecordNormalizer
+from tap_qtickets.pagination import QTicketsPaginator, envelope, paging_of
+from tap_qtickets.schemas import stream_schema, with_decimal_hints
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+PROGRESS_EVERY_PAGES = 50
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+
+class GetOnlySession(requests.Session):
+    """The hard guard: QTickets POST/PUT/DELETE create orders, refund tickets or mark them scanned."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        if (request.method or "").upper() != "GET":
+            msg = f"refusing to send {request.method} {request.path_url}: tap-qtickets only issues GET"
+            raise MethodNotAllowedError(msg)
+        return super().send(request, **kwargs)
+
+
+class QTicketsStream(RESTStream[t.Any]):
+    """Base stream: `GET base_url/path` with the list options as a JSON body, `{"data","paging"}` answers."""
+
+    records_jsonpath = "$.data[*]"
+    order_by: t.ClassVar[dict[str, str]] = {"id": "asc"}
+    paginated = True
+
+    def __init__(self, tap: t.Any, **kwargs: t.Any) -> None:
+        include_pii = bool(tap.config.get("include_pii", False))
+        kwargs.setdefault("schema", stream_schema(self.name, include_pii=include_pii))
+        super().__init__(tap, **kwargs)
+        self._requests_session = GetOnlySession()
+        self.pages_fetched = 0
+        self.api_total: int | None = None
+
+    # Records are already conformed by `normalize` (compiled from the schema); the SDK's generic
+    # per-value conformance would double the per-record cost.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    @cached_property
+    def normalize(self) -> RecordNormalizer:
+        return RecordNormalizer(self.schema)
+
+    @property
+    def effective_schema(self) -> dict:
+        base = super().effective_schema
+        if getattr(self, "_hinted_for", None) is not base:
+            self._hinted_for, self._hinted = base, with_decimal_hints(base)
+        return self._hinted
+
+    def _generate_schema_messages(self) -> t.Iterator[t.Any]:
+        # The SDK's catalog model keeps only standard JSON-schema keys; the contract needs the
+        # decimal precision/scale in the SCHEMA message the target reads.
+        for message in super()._generate_schema_messages():
+            message.schema = with_decimal_hints(message.schema)
+            yield message
+
+    # --- request building -------------------------------------------------------------------------
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config["base_url"]).rstrip("/")
+
+    @cached_property
+    def authenticator(self) -> QTicketsAuthenticator:
+        return QTicketsAuthenticator(token=self.config["api_token"])
+
+    @property
+    def http_headers(self) -> dict:
+        return {"Accept": "application/json", "Cache-Control": "no-cache"}
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config.get("request_timeout", 60))
+
+    @property
+    def page_size(self) -> int:
+        return int(self.config.get("page_size", 100))
+
+    def get_new_paginator(self) -> QTicketsPaginator | None:
+        return QTicketsPaginator() if self.paginated else None
+
+    def list_options(self, page: int) -> dict:
+        """List options understood by /orders, /events, /clients...: sent as a JSON body on GET."""
+        return {"page": page, "per_page": self.page_size, "orderBy": dict(self.order_by)}
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict | None:
+        return self.list_options(next_page_token or 1) if self.paginated else None
+
+    # --- responses -------------------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Classify an answer; also parses the body so a truncated JSON body is retried, not fatal."""
+        status = response.status_code
+        path = requests.utils.urlparse(response.url).path
+        content_type = response.headers.get("Content-Type", "")
+        if status == HTTPStatus.FORBIDDEN:
+            msg = (f"QTickets answered 403 ({self._error_code(response)}) for GET {path}: the api_token "
+                   "setting is wrong or revoked")
+            raise QTicketsError(msg)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            msg = f"QTickets answered {status} ({self._error_code(response)}) for GET {path}"
+            raise RetriableAPIError(msg, response)  # also a proxy's HTML 502/504 page
+        if "html" in content_type.lower():
+            msg = (f"QTickets answered HTTP {status} with an HTML page for GET {path}: no such API route — "
+                   f"check the base_url setting (now {self.url_base!r})")
+            raise QTicketsError(msg)
+        if status >= HTTPStatus.BAD_REQUEST:
+            msg = f"QTickets answered {status} ({self._error_code(response)}) for GET {path}"
+            raise QTicketsError(msg)
+        try:
+            body = json.loads(response.content, parse_float=Decimal)
+        except ValueError as exc:
+            msg = f"QTickets sent an incomplete/invalid JSON body for GET {path} ({exc.msg})"
+            raise RetriableAPIError(msg, response) from None
+        if isinstance(body, dict) and body.get("status") == "error":
+            msg = f"QTickets reported an error for GET {path}: {body.get('code') or body.get('message')}"
+            raise QTicketsError(msg)
+        response.qt_body = body  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _error_code(response: requests.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return response.reason or "no body"
+        if isinstance(body, dict):
+            return str(body.get("code") or body.get("error") or response.reason)
+        return response.reason or ""
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        self._account_page(response)
+        body = envelope(response)
+        data = body.get("data") if isinstance(body, dict) else body
+        if isinstance(data, dict):  # single object / seat maps: callers override
+            data = list(data.values())
+        yield from data or []
+
+    def _account_page(self, response: requests.Response) -> None:
+        self.pages_fetched += 1
+        total = paging_of(response).get("total")
+        if total is not None:
+            self.api_total = int(total)
+        if self.pages_fetched % PROGRESS_EVERY_PAGES == 0:
+            self.logger.info("%s: %d pages fetched (API paging.total=%s)", self.name, self.pages_fetched,
+                             self.api_total)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        return self.normalize(row)
+
+    # --- retries ------------------------------------------------------------------------------
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5)) + 1
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # waits are already bounded and Retry-After must be honoured exactly
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        return self.backoff_runtime(value=self._wait_seconds)
+
+    def _wait_seconds(self, exc: Exception) -> float:
+        """Retry-After when the server sends it (429/503), else exponential from `retry_backoff_seconds`."""
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), MAX_RETRY_AFTER_SECONDS)
+            except ValueError:
+                pass
+        self._retry_attempt = getattr(self, "_retry_attempt", 0) + 1
+        base = float(self.config.get("retry_backoff_seconds", 1.0))
+        return min(base * 2 ** (self._retry_attempt - 1), 60.0)
+
+    def backoff_handler(self, details: t.Any) -> None:
+        exc = details.get("exception")
+        self.logger.warning("%s: retry %d in %.1fs after: %s", self.name, details.get("tries", 0),
+                            details.get("wait", 0.0), _describe(exc))
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        decorated = super().request_decorator(func)
+        tries = self.backoff_max_tries()
+
+        def call(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            self._retry_attempt = 0
+            try:
+                return decorated(*args, **kwargs)
+            except (RetriableAPIError, requests.exceptions.RequestException, ConnectionError) as exc:
+                msg = f"{self.name}: giving up after {tries} attempts (max_retries): {_describe(exc)}"
+                raise QTicketsError(msg) from None
+
+        return call
+
+    # --- accounting --------------------------------------------------------------------------------
+
+    def log_page_summary(self) -> None:
+        if self.pages_fetched:
+            self.logger.info("%s: fetched %d pages; API paging.total=%s", self.name, self.pages_fetched,
+                             self.api_total)
+
+
+def _describe(exc: BaseException | None) -> str:
+    """Short error text without URLs' query strings, headers or tokens."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, RetriableAPIError):
+        return str(exc.args[0]) if exc.args else type(exc).__name__
+    return type(exc).__name__
+
+
+logging.getLogger("backoff").setLevel(logging.CRITICAL)

@@ -1,0 +1,97 @@
+"""tap-qtickets: QTickets REST API v1 → Singer (events, shows, orders, sales, inventory, reference lists)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import typing as t
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+
+from tap_qtickets.errors import QTicketsError
+from tap_qtickets.orders import OrdersStream, SalesStream
+from tap_qtickets.streams import (
+    ClientsStream,
+    ColorThemesStream,
+    DiscountsStream,
+    EventsStream,
+    InventoryStream,
+    PromoCodesStream,
+    ShowsStream,
+)
+
+DEFAULT_START_DAYS = 30
+
+STREAM_TYPES = [EventsStream, ShowsStream, InventoryStream, OrdersStream, SalesStream, ClientsStream,
+                DiscountsStream, PromoCodesStream, ColorThemesStream]
+
+
+class TapQTickets(Tap):
+    """Read-only Singer tap for the QTickets organiser REST API."""
+
+    name = "tap-qtickets"
+    message_writer_class = MsgSpecWriter  # the SDK's msgspec encoder: ~2x cheaper per RECORD than simplejson
+
+    config_jsonschema = th.PropertiesList(
+        th.Property("api_token", th.StringType, required=True, secret=True,
+                    description="QTickets REST API token (cabinet → Settings → Main). Sent only as a "
+                                "Bearer header; never logged."),
+        th.Property("base_url", th.StringType, default="https://qtickets.ru/api/rest/v1",
+                    description="REST API base URL, without a trailing slash."),
+        th.Property("start_date", th.DateTimeType,
+                    description="Earliest order `updated_at` to load on the first run "
+                                f"(default: {DEFAULT_START_DAYS} days before now). Ignored once a "
+                                "bookmark exists."),
+        th.Property("end_date", th.DateTimeType,
+                    description="Optional latest order `updated_at` to load (inclusive)."),
+        th.Property("lookback_minutes", th.IntegerType, default=3 * 24 * 60,
+                    description="Orders are re-read from `bookmark − lookback_minutes` to catch late "
+                                "or clock-skewed updates (default 3 days)."),
+        th.Property("page_size", th.IntegerType, default=100,
+                    description="Items requested per page (`per_page` in the JSON body)."),
+        th.Property("inventory_show_window", th.IntegerType, default=24,
+                    description="Seat snapshots are taken for shows that are not deleted (nor their "
+                                "event) and finished less than this many hours ago (or not yet)."),
+        th.Property("request_timeout", th.NumberType, default=60,
+                    description="Seconds to wait for a response before retrying."),
+        th.Property("max_retries", th.IntegerType, default=5,
+                    description="Retries after a 5xx, 429, timeout, dropped connection or truncated "
+                                "body before the run fails."),
+        th.Property("retry_backoff_seconds", th.NumberType, default=1.0,
+                    description="First retry wait; doubles each retry (max 60 s). `Retry-After` wins."),
+        th.Property("include_pii", th.BooleanType, default=False,
+                    description="Keep buyer/holder e-mails, phones, names, card masks, barcodes, promo "
+                                "codes and pay/cancel/pdf/passbook links (dropped by default)."),
+        th.Property("user_agent", th.StringType, default="tap-qtickets/0.1.0",
+                    description="User-Agent header sent with every request."),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.snapshot_at = now.isoformat()
+        self.default_start_date = now - dt.timedelta(days=DEFAULT_START_DAYS)
+
+    def discover_streams(self) -> list:
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        finally:
+            for stream in self.streams.values():
+                stream.log_page_summary()
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        try:
+            super().invoke(*args, **kwargs)
+        except QTicketsError as exc:
+            cls.logger.error("tap-qtickets failed: %s", exc)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TapQTickets.cli()

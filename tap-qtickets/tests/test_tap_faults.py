@@ -1,0 +1,112 @@
+"""Sandbox faults → complete, correct output or one clear failure; the HTTP layer only ever sends GET."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+from qtickets_sandbox.testing import SandboxServer
+from singer_sdk.exceptions import RetriableAPIError
+from tap_qtickets.client import GetOnlySession
+from tap_qtickets.errors import MethodNotAllowedError, QTicketsError
+from tap_qtickets.tap import TapQTickets
+from tapqt_helpers import TOKEN, latest_orders, run_tap, run_tap_partial, sandbox_config
+
+ORDERS = "/api/rest/v1/orders"
+STREAMS = ("orders", "sales", "clients")
+
+
+@pytest.fixture
+def sb():
+    with SandboxServer(seed=31, orders=400, events=4, token=TOKEN) as server:
+        yield server
+
+
+def snapshot(result: dict) -> tuple:
+    records = result["records"]
+    return (latest_orders(result), sorted(s["id"] for s in records.get("sales", [])),
+            sorted(c["id"] for c in records.get("clients", [])))
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        pytest.param([{"match": ORDERS, "fault": "status", "status": 429, "retry_after": 0.2, "count": 2}],
+                     id="429-retry-after"),
+        pytest.param([{"match": ORDERS, "fault": "status", "status": 503, "after": 1, "count": 3},
+                      {"match": "/api/rest/v1/clients", "fault": "status", "status": 502, "count": 2}],
+                     id="5xx-bursts"),
+        pytest.param([{"match": ORDERS, "fault": "delay", "seconds": 1.5, "after": 2, "count": 1}],
+                     id="timeout"),
+        pytest.param([{"match": ORDERS, "fault": "drop", "after": 1, "count": 2}], id="dropped-connection"),
+        pytest.param([{"match": ORDERS, "fault": "truncate", "after": 1, "count": 2}], id="truncated-json"),
+    ],
+)
+def test_transient_faults_give_complete_output(sb, rules):
+    config = sandbox_config(sb, page_size=50, request_timeout=0.5)
+    reference = snapshot(run_tap(config, streams=STREAMS))
+    sb.set_faults(rules)
+    faulty = run_tap(config, streams=STREAMS)
+    hits = sum(rule["hits"] for rule in sb.faults())
+    assert hits == sum(rule["count"] for rule in rules), "fault did not fire: the test proves nothing"
+    assert snapshot(faulty) == reference
+
+
+def test_retry_after_is_honoured(sb):
+    sb.set_faults([{"match": ORDERS, "fault": "status", "status": 429, "retry_after": 7, "count": 1}])
+    response = requests.get(f"{sb.base_url}/orders", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    stream = TapQTickets(config=sandbox_config(sb)).streams["orders"]
+    assert response.status_code == 429
+    assert stream._wait_seconds(RetriableAPIError("429", response)) == 7.0
+    plain = RetriableAPIError("503", None)
+    assert [stream._wait_seconds(plain) for _ in range(3)] == [0.05, 0.1, 0.2]
+
+
+def test_ignored_filters_fall_back_to_a_safe_scan(sb, caplog):
+    config = sandbox_config(sb, page_size=40, lookback_minutes=0)
+    first = run_tap(config, streams=("orders",))
+    sb.advance(600)
+    reference = latest_orders(run_tap({**config, "page_size": 500}, streams=("orders",)))
+    expected = {i for i, u in reference.items() if latest_orders(first).get(i) != u}
+    expected |= {i for i, u in reference.items() if u == first["state"]["bookmarks"]["orders"][
+        "replication_key_value"]}
+    sb.set_faults([{"match": ORDERS, "fault": "ignore_filters"}])
+    with caplog.at_level(logging.WARNING, logger="tap-qtickets"):
+        second = run_tap(config, state=first["state"], streams=("orders",))
+    assert "did not honour the updated_at filter" in caplog.text
+    assert expected and latest_orders(second).keys() == expected
+    assert all(latest_orders(second)[i] == reference[i] for i in expected)
+
+
+def test_deterministic_503_fails_after_max_retries(sb):
+    sb.set_faults([{"match": ORDERS, "fault": "status", "status": 503}])
+    sb.clear_requests()
+    result = run_tap_partial(sandbox_config(sb, max_retries=2), streams=("orders",))
+    assert isinstance(result["error"], QTicketsError)
+    assert "giving up after 3 attempts" in str(result["error"]) and "503" in str(result["error"])
+    assert len([r for r in sb.requests() if r["path"] == ORDERS]) == 3
+
+
+def test_non_get_is_refused_before_reaching_the_server(sb):
+    sb.clear_requests()
+    with pytest.raises(MethodNotAllowedError):
+        GetOnlySession().post(f"{sb.base_url}/orders", json={"where": []}, timeout=5)
+    tap = TapQTickets(config=sandbox_config(sb))
+    stream = tap.streams["color_themes"]
+    stream.http_method = "POST"
+    with pytest.raises(MethodNotAllowedError):
+        list(stream.request_records(None))
+    assert sb.requests() == []
+    run_tap(sandbox_config(sb), streams=("color_themes", "clients"))
+    assert {r["method"] for r in sb.requests()} == {"GET"}
+
+
+def test_inventory_skips_a_show_that_disappeared(sb, caplog):
+    stream = TapQTickets(config=sandbox_config(sb)).streams["inventory"]
+    with caplog.at_level(logging.WARNING, logger="tap-qtickets"):
+        assert stream.show_rows({"event_id": 1, "show_id": 999999999}) == []
+    assert "show 999999999 no longer exists" in caplog.text
+    real_show = sb.truth()["inventory"][0]
+    rows = stream.show_rows({"event_id": real_show["event_id"], "show_id": real_show["show_id"]})
+    assert rows and {r["show_id"] for r in rows} == {real_show["show_id"]}

@@ -1,0 +1,122 @@
+"""Full sync against the sandbox over real HTTP, checked against the sandbox's ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from decimal import Decimal
+
+import pytest
+import requests
+from qtickets_sandbox.testing import SandboxServer
+from tap_qtickets.normalize import to_utc_iso
+from tapqt_helpers import TOKEN, run_tap, sandbox_config
+
+
+@pytest.fixture(scope="module")
+def synced():
+    with SandboxServer(seed=11, orders=400, events=6, token=TOKEN) as sb:
+        answer = requests.get(f"{sb.base_url}/orders", json={"per_page": 1},
+                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        total = answer.json()["paging"]["total"]
+        sb.clear_requests()
+        logging.getLogger("tap-qtickets").setLevel(logging.INFO)
+        result = run_tap(sandbox_config(sb, page_size=37))
+        yield {"result": result, "truth": sb.truth(), "requests": sb.requests(), "orders_total": total}
+
+
+def test_every_order_once_with_its_tickets(synced):
+    records = synced["result"]["records"]
+    ids = [r["id"] for r in records["orders"]]
+    assert len(ids) == len(set(ids)) == synced["orders_total"]
+    assert sum(r["tickets_count"] for r in records["orders"]) == len(records["sales"])
+    assert {s["order_id"] for s in records["sales"]} <= set(ids)
+
+
+def test_paid_sales_match_truth_tickets(synced):
+    sales = {s["id"]: s for s in synced["result"]["records"]["sales"] if s["payed"]}
+    tickets = {t["ticket_id"]: t for t in synced["truth"]["tickets"]}
+    assert sales.keys() == tickets.keys()
+    for ticket_id, truth in tickets.items():
+        sale = sales[ticket_id]
+        assert (sale["order_id"], sale["event_id"], sale["show_id"]) == (
+            truth["order_id"], truth["event_id"], truth["show_id"])
+        assert Decimal(sale["price"]) == Decimal(str(truth["price"]))
+        assert sale["payed_at"] == to_utc_iso(truth["payed_at"])
+        if truth["status"] == "refunded":
+            assert sale["refunded_at"]
+        elif truth["status"] == "cancelled":
+            assert not sale["refunded_at"] and (sale["deleted_at"] or sale["order_deleted_at"])
+        else:
+            assert not (sale["refunded_at"] or sale["deleted_at"] or sale["order_deleted_at"])
+
+
+def test_events_and_shows_match_truth(synced):
+    records = synced["result"]["records"]
+    events = {e["id"]: e for e in records["events"]}
+    truth = {e["id"]: e for e in synced["truth"]["events"]}
+    assert events.keys() == truth.keys()
+    for event_id, expected in truth.items():
+        got = events[event_id]
+        assert (got["name"], got["city_id"], got["city_name"], got["city_timezone"]) == (
+            expected["name"], expected["city_id"], expected["city_name"], expected["city_timezone"])
+        assert got["deleted_at"] == to_utc_iso(expected["deleted_at"])
+    shows = records["shows"]
+    assert len(shows) == sum(e["shows_count"] for e in records["events"])
+    assert {s["event_id"] for s in shows} <= events.keys()
+    assert {row["show_id"] for row in synced["truth"]["inventory"]} <= {s["id"] for s in shows}
+
+
+def test_inventory_matches_truth_for_shows_in_window(synced):
+    records = synced["result"]["records"]
+    snapshot = {r["snapshot_at"] for r in records["inventory"]}
+    assert len(snapshot) == 1
+    now = dt.datetime.fromisoformat(snapshot.pop())
+    deleted_events = {e["id"] for e in records["events"] if e["deleted_at"]}
+    in_window = {s["id"] for s in records["shows"]
+                 if not s["deleted_at"] and s["event_id"] not in deleted_events
+                 and dt.datetime.fromisoformat(s["finish_date"]) + dt.timedelta(hours=24) >= now}
+    fields = ("event_id", "capacity", "free", "sold", "held", "disabled")
+    expected = {(r["show_id"], r["zone_id"]): tuple(r[f] for f in fields)
+                for r in synced["truth"]["inventory"] if r["show_id"] in in_window}
+    got = {(r["show_id"], r["zone_id"]): tuple(r[f] for f in fields) for r in records["inventory"]}
+    assert expected and got == expected
+
+
+def test_schema_money_and_times(synced):
+    result = synced["result"]
+    price = result["schemas"]["sales"]["properties"]["price"]
+    assert price == {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 18, "scale": 2}
+    for record in result["records"]["orders"][:50]:
+        assert record["updated_at"].endswith("+00:00") and isinstance(record["price"], str)
+    assert result["state"]["bookmarks"]["orders"]["replication_key_value"] == max(
+        r["updated_at"] for r in result["records"]["orders"])
+
+
+def test_only_get_requests_with_json_bodies(synced):
+    log = synced["requests"]
+    assert log and {entry["method"] for entry in log} == {"GET"}
+    orders = [e for e in log if e["path"].endswith("/orders")]
+    assert orders and all(e["body"]["where"][0]["column"] == "updated_at" for e in orders)
+    assert all(e["body"]["orderBy"] == {"updated_at": "asc", "id": "asc"} for e in orders)
+    seats = [e for e in log if e["path"].endswith("/seats")]
+    assert seats and all(e["body"]["flat"] is True for e in seats)
+
+
+def test_no_pii_or_token_in_output(synced):
+    raw = synced["result"]["raw"]
+    assert TOKEN not in raw
+    for key in ('"client_email"', '"barcode"', '"payment_url"', '"pdf_url"', '"email"', '"code"'):
+        assert key not in raw
+    assert "@" not in json.dumps(synced["result"]["records"])
+
+
+def test_page_accounting_is_logged(caplog):
+    with SandboxServer(seed=5, orders=120, events=3, token=TOKEN) as sb, \
+            caplog.at_level(logging.INFO, logger="tap-qtickets"):
+        run_tap(sandbox_config(sb, page_size=25), streams=("orders", "clients"))
+    text = caplog.text
+    assert "orders: fetched" in text and "clients: fetched" in text
+    clients_line = next(line for line in text.splitlines() if "clients: fetched" in line)
+    assert "paging.total=" in clients_line and "paging.total=None" not in clients_line
