@@ -19,7 +19,7 @@ install: $(STAMP)
 $(STAMP): $(PYPROJECTS) requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv
-	$(UV) pip install --quiet -p $(BIN)/python -r requirements-dev.txt $(foreach p,$(PACKAGES),-e ./$(p))
+	$(UV) pip install --quiet --compile-bytecode -p $(BIN)/python -r requirements-dev.txt $(foreach p,$(PACKAGES),-e ./$(p))
 	@touch $(STAMP)
 
 demo: install

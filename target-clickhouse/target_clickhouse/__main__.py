@@ -1,5 +1,5 @@
-"""`python -m target_clickhouse` runs the CLI."""
+"""`python -m target_clickhouse` runs the CLI (the same entry point as the `target-clickhouse` script)."""
 
-from target_clickhouse.target import TargetClickHouse
+from target_clickhouse.cli import main
 
-TargetClickHouse.cli()
+main()

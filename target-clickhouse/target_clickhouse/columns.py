@@ -31,6 +31,7 @@ _MIN_US = (dt.datetime(1900, 1, 1, tzinfo=_UTC) - _EPOCH) // _ONE_US
 _MAX_US = (dt.datetime(2300, 1, 1, tzinfo=_UTC) - _EPOCH) // _ONE_US
 _MIN_DAY = dt.date(1900, 1, 1).toordinal() - _EPOCH_ORDINAL
 _MAX_DAY = dt.date(2299, 12, 31).toordinal() - _EPOCH_ORDINAL
+_REPEAT_SAMPLE = 512
 
 
 class BadColumnValue(ValueError):
@@ -137,7 +138,9 @@ def _to_micros(values: Sequence) -> list:
 def _fast_datetime64(column: Sequence, nullable: bool) -> Sequence:
     values, had_nulls = _split_nulls(column, nullable)
     try:
-        distinct = dict.fromkeys(values)  # date-times repeat a lot (one order → many tickets)
+        # Date-times often repeat (one order → many tickets): then parse each distinct one once.
+        sample = values[:_REPEAT_SAMPLE]
+        distinct = dict.fromkeys(values) if len(set(sample)) * 2 <= len(sample) else values
         if len(distinct) * 2 <= len(values):
             lookup = dict(zip(distinct, _to_micros(list(distinct)), strict=True))
             micros = list(map(lookup.__getitem__, values))
@@ -191,3 +194,25 @@ def make_column_converter(column_type: st.ColumnType) -> ColumnConverter | None:
         return _per_value(per_value, column)
 
     return convert
+
+
+# Types whose non-Nullable form ClickHouse converts to the Nullable column on insert.
+_PLAIN_BASES = frozenset({st.INT64, st.UINT64, st.FLOAT64, st.BOOL, st.STRING, st.DATE32, st.DATETIME64})
+
+
+def insert_type(column_type: st.ColumnType, values: Sequence) -> str:
+    """The type to send a converted batch column as, when the server converts Native input types.
+
+    Sending a Nullable column without nulls as its plain type skips the null map, and sending
+    checked decimal strings (the fast path leaves them as text) as String lets ClickHouse parse them
+    exactly instead of clickhouse-connect building a `Decimal` per value. Both are converted to the
+    table's column type by the server (`input_format_native_allow_types_conversion`)."""
+    base, nullable = column_type.base, column_type.nullable
+    decimal = base not in _PLAIN_BASES and st.parse_decimal(base) is not None
+    if not decimal and base not in _PLAIN_BASES:
+        return column_type.sql
+    if nullable and None not in values:
+        nullable = False
+    if decimal and next((v for v in values if v is not None), None).__class__ is str:
+        base = st.STRING
+    return f"Nullable({base})" if nullable else base

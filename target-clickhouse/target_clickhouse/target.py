@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 import typing as t
 from functools import cached_property
+from time import monotonic as _monotonic
 
 from clickhouse_connect.driver import options as ch_options
 from clickhouse_connect.driver.client import Client
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import PluginBase
@@ -18,18 +18,11 @@ from singer_sdk.target_base import Target
 from target_clickhouse.connection import default_url, open_client, redact_url
 from target_clickhouse.errors import ConfigError, TargetClickHouseError
 from target_clickhouse.identifiers import validate_identifier
+from target_clickhouse.reader import ChunkedMessageReader
 from target_clickhouse.sink import ClickHouseSink
 from target_clickhouse.versions import VersionSequence
 
 DEFAULT_TABLE_SETTINGS = {"non_replicated_deduplication_window": 1000}
-
-
-class _BytesReader(MsgSpecReader):
-    """Reads stdin as bytes: msgspec decodes UTF-8 itself, so the text-decoding layer is skipped."""
-
-    @property
-    def default_input(self) -> t.IO:  # type: ignore[override]
-        return sys.stdin.buffer
 
 
 class TargetClickHouse(Target):
@@ -37,7 +30,7 @@ class TargetClickHouse(Target):
 
     name = "target-clickhouse"
     default_sink_class = ClickHouseSink
-    message_reader_class = _BytesReader
+    message_reader_class = ChunkedMessageReader
     # Record validation is done by the column converters, so VALIDATE_RECORDS is not offered.
     capabilities: t.ClassVar = [
         PluginCapabilities.ABOUT,
@@ -152,6 +145,10 @@ class TargetClickHouse(Target):
         self.max_parallelism = 1  # sinks share one client; inserts run one at a time
         interval = float(self.config.get("flush_interval_seconds") or 300)
         self._MAX_RECORD_AGE_IN_MINUTES = interval / 60
+        self._age_check_period = min(0.25, interval / 4)
+        self._next_age_check = 0.0
+        if isinstance(self.message_reader, ChunkedMessageReader):
+            self.message_reader.record_handler = self._process_raw_record
         pattern = self.config.get("table_name_pattern") or "stg_qtickets_{stream}_raw"
         if "{stream}" not in pattern:
             raise ConfigError(f"setting 'table_name_pattern': {pattern!r} must contain '{{stream}}'")
@@ -230,25 +227,42 @@ class TargetClickHouse(Target):
         # The SDK's generic path (record copy, map transform, metadata, validation) costs more per
         # record than converting and inserting it. For identity-mapped streams do the same steps
         # directly; stream maps and flattening keep the SDK path.
-        stream_name = message_dict.get("stream")
-        sink = self._direct_sinks.get(stream_name)
-        if sink is None:
-            sink = self._direct_sink(stream_name)  # type: ignore[arg-type]
-            if sink is None:
-                super()._process_record_message(message_dict)
-                return
-            self._direct_sinks[stream_name] = sink  # type: ignore[index]
+        sink = self._direct_sinks.get(message_dict.get("stream"))  # type: ignore[arg-type]
         record = message_dict.get("record")
-        if record.__class__ is not dict:
+        if sink is None or record.__class__ is not dict:
+            self._process_record_other(message_dict)
+            return
+        self._after_direct_record(sink, sink.add_direct(record, message_dict.get("time_extracted")))
+
+    def _process_raw_record(self, stream_name: object, raw: t.Any, time_extracted: object) -> bool:
+        """The reader's RECORD fast path (record still raw JSON); False → send the message the SDK way."""
+        sink = self._direct_sinks.get(stream_name) if stream_name.__class__ is str else None
+        if sink is None:
+            return False
+        full = sink.add_raw(raw, time_extracted)
+        if full is None:
+            return False
+        self._after_direct_record(sink, full)
+        return True
+
+    def _after_direct_record(self, sink: ClickHouseSink, full: bool) -> None:
+        if full:
+            self.logger.info("Sink '%s' is full (%d rows); inserting", sink.stream_name, sink.current_size)
+            self.drain_one(sink)
+        if _monotonic() >= self._next_age_check:  # flush_interval_seconds, checked a few times a second
+            self._next_age_check = _monotonic() + self._age_check_period
+            self._handle_max_record_age()
+
+    def _process_record_other(self, message_dict: dict) -> None:
+        """First record of a stream (finds out whether the fast path applies), or the SDK path."""
+        stream_name = message_dict.get("stream")
+        sink = self._direct_sinks.get(stream_name) or self._direct_sink(stream_name)  # type: ignore[arg-type]
+        record = message_dict.get("record")
+        if sink is None or record.__class__ is not dict:
             super()._process_record_message(message_dict)
             return
-        sink.add_record(record, message_dict.get("time_extracted"))
-        sink.tally_record_read()
-        sink.record_counter_metric.increment()
-        if sink.is_full:
-            self.logger.info("Sink for '%s' is full (%d rows); inserting", stream_name, sink.current_size)
-            self.drain_one(sink)
-        self._handle_max_record_age()
+        self._direct_sinks[stream_name] = sink  # type: ignore[index]
+        self._process_record_message(message_dict)
 
     def process_endofpipe(self) -> None:
         try:
@@ -270,4 +284,4 @@ class TargetClickHouse(Target):
 
 
 if __name__ == "__main__":
-    TargetClickHouse.cli()
+    TargetClickHouse.cli()  # `python -m target_clickhouse` (cli.main) also skips unused heavy imports

@@ -49,13 +49,17 @@ class Warehouse:
     def config(self, **overrides) -> dict:
         return {"url": self.url, "database": self.database, **overrides}
 
-    def run(self, messages: list[dict], **overrides) -> list[dict]:
-        """Run the target in this process; returns the STATE values it emitted."""
+    def run(self, messages: list[dict], *, binary: bool = False, **overrides) -> list[dict]:
+        """Run the target in this process; returns the STATE values it emitted.
+
+        `binary` feeds the messages as bytes (the CLI's stdin path: chunked reader, raw records);
+        otherwise as text (the SDK's line-by-line reader)."""
         target = TargetClickHouse(config=self.config(**overrides))
         out = io.StringIO()
+        text = singer_lines(messages)
         try:
             with contextlib.redirect_stdout(out):
-                target.listen(io.StringIO(singer_lines(messages)))
+                target.listen(io.BytesIO(text.encode()) if binary else io.StringIO(text))
         finally:
             target.close()
         return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
@@ -64,7 +68,7 @@ class Warehouse:
         config_path = self.directory.parent / f"config-{uuid.uuid4().hex}.json"
         config_path.write_text(json.dumps(self.config(**overrides)))
         return subprocess.run(
-            [sys.executable, "-m", "target_clickhouse.target", "--config", str(config_path)],
+            [sys.executable, "-m", "target_clickhouse", "--config", str(config_path)],
             input=stdin,
             capture_output=True,
             text=True,

@@ -24,7 +24,7 @@ def test_sigkill_mid_stream_then_resume_loses_nothing(warehouse, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps(warehouse.config(batch_size_rows=30, flush_interval_seconds=0.2)))
     process = subprocess.Popen(
-        [sys.executable, "-m", "target_clickhouse.target", "--config", str(config)],
+        [sys.executable, "-m", "target_clickhouse", "--config", str(config)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -38,7 +38,7 @@ def _pipe(tap: Path, tap_config: Path, target_config: Path) -> tuple[str, str]:
         [str(tap), "--config", str(tap_config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     target_run = subprocess.run(
-        [sys.executable, "-m", "target_clickhouse.target", "--config", str(target_config)],
+        [sys.executable, "-m", "target_clickhouse", "--config", str(target_config)],
         stdin=tap_run.stdout,
         capture_output=True,
         text=True,
