@@ -59,6 +59,9 @@ def build_env(settings: Settings, plugin_config: dict[str, str] | None = None) -
     env["MELTANO_PROJECT_ROOT"] = str(settings.project_root)
     env["MELTANO_ENVIRONMENT"] = settings.environment
     env["NO_COLOR"] = "1"
+    # Plugin venvs get compiled bytecode at install time: with PYTHONDONTWRITEBYTECODE set (common in
+    # containers) every tap/target start would otherwise recompile singer-sdk and friends (~1-2 CPU-s).
+    env.setdefault("UV_COMPILE_BYTECODE", "1")
     plugins = settings.project_root / ".meltano"
     if (plugins / "extractors" / TAP / "venv").is_dir() and (plugins / "loaders" / TARGET / "venv").is_dir():
         env.setdefault("MELTANO_AUTO_INSTALL", "false")  # skips a ~1 s requirements check per run
