@@ -1,0 +1,43 @@
+"""Scenario 14: malformed records from the API, served through a rewriting proxy in front of the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from reliability_harness import assert_failed_run, finish_scenario, job_runs
+from reliability_proxy import HUGE, RewritingProxy, missing_id, tolerable, wrong_types
+
+
+def test_s14a_unknown_fields_and_huge_strings_load_exactly(pipe, sandbox):
+    with RewritingProxy(sandbox.root_url, tolerable) as proxy:
+        result = pipe.cli("run", QTICKETS_BASE_URL=proxy.root_url + "/api/rest/v1")
+    assert proxy.rewritten >= 1
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_runs(pipe)[-1][0] == "success"
+    longest = pipe.query("SELECT max(length(payment_type_id)) FROM zakaz.stg_qtickets_orders_raw")[0][0]
+    assert longest == len(HUGE.encode())  # stored whole, not cut or dropped
+    finish_scenario(pipe, sandbox)
+
+
+WRONG_TYPES_BUG = (
+    "tap-qtickets: normalize.to_decimal_str raises a bare decimal.InvalidOperation (and an integer field "
+    'passes a string through), so the run fails only with "An unhandled error occurred while syncing '
+    "'orders'\" - neither the field, the record id nor the value is named"
+)
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [pytest.param(wrong_types, marks=pytest.mark.xfail(strict=True, reason=WRONG_TYPES_BUG)), missing_id],
+    ids=["wrong_types", "missing_id"],
+)
+def test_s14b_invalid_records_fail_loudly_and_next_run_recovers(rewrite, pipe, sandbox):
+    with RewritingProxy(sandbox.root_url, rewrite) as proxy:
+        failed = pipe.cli("run", QTICKETS_BASE_URL=proxy.root_url + "/api/rest/v1")
+    assert proxy.rewritten >= 1
+    error = assert_failed_run(pipe, failed.returncode, failed.stderr, None, "orders")
+    assert any(field in error for field in ("price", "event_id", "'id'", " id ")), error
+
+    clean = pipe.cli("run")
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    assert [r[0] for r in job_runs(pipe)] == ["failed", "success"]
+    finish_scenario(pipe, sandbox)
