@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from functools import cached_property
 from http import HTTPStatus
 
+import msgspec
 import requests
+from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
 from tap_qtickets.auth import QTicketsAuthenticator
@@ -19,12 +24,14 @@ from tap_qtickets.errors import MethodNotAllowedError, QTicketsError
 from tap_qtickets.normalize import RecordNormalizer
 from tap_qtickets.pagination import QTicketsPaginator, envelope, paging_of
 from tap_qtickets.schemas import stream_schema, with_decimal_hints
+from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 PROGRESS_EVERY_PAGES = 50
 MAX_RETRY_AFTER_SECONDS = 300.0
+JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)  # money stays exact (floats as Decimal)
 
 
 class GetOnlySession(requests.Session):
@@ -128,7 +135,7 @@ class QTicketsStream(RESTStream[t.Any]):
             msg = f"QTickets answered {status} ({self._error_code(response)}) for GET {path}"
             raise QTicketsError(msg)
         try:
-            body = json.loads(response.content, parse_float=Decimal)
+            body = _decode_json(response.content)
         except ValueError as exc:
             msg = f"QTickets sent an incomplete/invalid JSON body for GET {path} ({exc.msg})"
             raise RetriableAPIError(msg, response) from None
@@ -166,6 +173,61 @@ class QTicketsStream(RESTStream[t.Any]):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         return self.normalize(row)
+
+    # --- paging with prefetch ------------------------------------------------------------------
+
+    def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        """The SDK's page loop, except that page n+1 is requested (in a worker thread) as soon as page n is
+        parsed, while page n's records are still being processed and written."""
+        if not self.paginated:
+            yield from super().request_records(context)
+            return
+        paginator = self.get_new_paginator()
+        decorated_request = self.request_decorator(self._request)
+        with (self.get_http_request_counter() as request_counter,
+              ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-prefetch") as prefetch):
+            request_counter.with_context(context)
+            prepared = self._prepare_request(context=context, page=paginator)
+            pending = prefetch.submit(decorated_request, prepared, context)
+            while pending is not None:
+                response = pending.result()
+                request_counter.increment()
+                self.update_sync_costs(prepared, response, context)
+                paginator.advance(response)  # the next page only depends on the parsed body
+                pending = None
+                if not paginator.finished:
+                    # Prepared here, on the consumer's thread: request building reads stream state.
+                    prepared = self._prepare_request(context=context, page=paginator)
+                    pending = prefetch.submit(decorated_request, prepared, context)
+                yield from self.parse_response(response)
+
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict | None]:
+        # Leaf streams: the SDK would still build, copy and dispatch one empty child context per record.
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
+
+    # --- record messages -------------------------------------------------------------------------
+
+    @cached_property
+    def _plain_record_messages(self) -> bool:
+        """No stream maps, no flattening, every property selected: records go out exactly as built."""
+        maps = self.stream_maps
+        return (len(maps) == 1 and type(maps[0]) is SameRecordTransform and not maps[0].flattening_enabled
+                and maps[0].stream_alias == self.name and all(self.mask.values()))
+
+    def _write_record_message(self, record: dict) -> None:
+        # Skips the SDK's per-record deselection walk, conformance call and map loop when they are no-ops.
+        if not self._plain_record_messages:
+            super()._write_record_message(record)
+            return
+        writer = self._tap.message_writer
+        if isinstance(writer, BufferedMsgSpecWriter):
+            writer.write_record(self.name, record, self._stream_version, utc_now())
+        else:
+            self._tap.write_message(singer.RecordMessage(
+                stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()))
+        self.state_manager.is_flushed = False
 
     # --- retries ------------------------------------------------------------------------------
 
@@ -216,6 +278,13 @@ class QTicketsStream(RESTStream[t.Any]):
         if self.pages_fetched:
             self.logger.info("%s: fetched %d pages; API paging.total=%s", self.name, self.pages_fetched,
                              self.api_total)
+
+
+def _decode_json(content: bytes) -> t.Any:
+    try:
+        return JSON_DECODER.decode(content)
+    except msgspec.DecodeError:
+        return json.loads(content, parse_float=Decimal)  # the stdlib's error text (or its leniency)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -1,6 +1,8 @@
 """Schema-driven record clean-up: UTC date-times, decimal strings, PHP empties, unknown keys dropped.
 
-A schema is compiled once into converter functions (records are many, schemas are few).
+A schema is compiled once into per-field converters (records are many, schemas are few). Values that
+already have the schema's Python type (an `int` for an integer field, a `str` for a string...) are copied
+without a function call: that is most values, and the per-record cost is what bounds the tap's speed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from functools import lru_cache
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
 DECIMAL_FORMAT = "x-singer.decimal"
 Converter = t.Callable[[t.Any], t.Any]
+_MOSCOW_SUFFIX = "+03:00"
+_API_DATETIME_LEN = len("2025-03-14T18:02:11+03:00")
 
 
 def parse_api_datetime(value: str) -> dt.datetime:
@@ -26,8 +30,37 @@ def _utc_text(value: str) -> str:
     return parse_api_datetime(value).astimezone(dt.UTC).isoformat()
 
 
+_UTC_HOUR = {f"{hour:02d}": f"{hour - 3:02d}" for hour in range(3, 24)}  # Moscow hour → UTC, same day
+
+
+@lru_cache(maxsize=1024)
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)  # ticket lines repeat their order's stamps
+def _utc_text_fast(value: str) -> str:
+    """`YYYY-MM-DDTHH:MM:SS+03:00` with HH >= 03 only needs the hour shifted: no datetime round trip.
+
+    Anything else (other offsets, fractions, hours 00-02 that change the date, invalid text) goes through
+    `datetime`, so it is converted — or rejected — exactly as before."""
+    if len(value) == _API_DATETIME_LEN and value.endswith(_MOSCOW_SUFFIX) and value[10] == "T":
+        hour = _UTC_HOUR.get(value[11:13])
+        minute, second = value[14:16], value[17:19]
+        if (hour is not None and value[13] == ":" and value[16] == ":" and minute.isdigit()
+                and second.isdigit() and minute < "60" and second < "60" and _is_date(value[:10])):
+            return f"{value[:11]}{hour}{value[13:19]}+00:00"
+    return _utc_text(value)
+
+
 def to_utc_iso(value: t.Any) -> str | None:
     """`2025-03-14T18:02:11+03:00` → `2025-03-14T15:02:11+00:00`; empty → None."""
+    if type(value) is str and value:
+        return _utc_text_fast(value)
     if value is None or value == "" or value == []:
         return None
     if isinstance(value, dt.datetime):
@@ -42,6 +75,8 @@ def to_api_datetime(value: dt.datetime) -> str:
 
 def to_decimal_str(value: t.Any) -> str | None:
     """Money as an exact decimal string (never a binary float)."""
+    if type(value) is Decimal:  # the JSON decoder's float_hook
+        return format(value, "f")
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -75,6 +110,57 @@ def _scalar(value: t.Any, types: frozenset[str]) -> t.Any:
     return value
 
 
+class _AlwaysConvert:
+    """Pass-through type of fields whose every non-null value goes through the converter."""
+
+
+def _passthrough_type(schema: dict) -> type:
+    """The Python type whose values `compile_schema(schema)` returns unchanged (else `_AlwaysConvert`)."""
+    if schema.get("format") in ("date-time", DECIMAL_FORMAT):
+        return _AlwaysConvert
+    types = _types(schema)
+    if "object" in types:
+        return _AlwaysConvert if schema.get("properties") else dict
+    for name, kind in (("integer", int), ("boolean", bool), ("string", str), ("number", int)):
+        if name in types:
+            return kind
+    return _AlwaysConvert
+
+
+class FieldSet:
+    """Compiled properties of one object schema.
+
+    `apply` is generated source: one straight-line statement per schema property (`exec` of names we
+    control, never of data), about twice as fast as a loop over the row with per-key lookups. Keys missing
+    from the schema (PII when excluded, bulky maps) are dropped; values already of the pass-through type
+    are copied without a call.
+    """
+
+    __slots__ = ("apply", "converters", "keep")
+
+    def __init__(self, props: dict) -> None:
+        self.converters = {name: compile_schema(prop) for name, prop in props.items()}
+        self.keep = {name: _passthrough_type(prop) for name, prop in props.items()}
+        namespace: dict[str, t.Any] = {}
+        body = []
+        for index, name in enumerate(props):
+            convert, kind = self.converters[name], self.keep[name]
+            namespace[f"c{index}"], namespace[f"k{index}"] = convert, kind
+            if convert is None:
+                body.append(f"    if {name!r} in row: out[{name!r}] = row[{name!r}]")
+                continue
+            body += [f"    v = get({name!r})",
+                     f"    if v is not None: out[{name!r}] = v if type(v) is k{index} else c{index}(v)",
+                     f"    elif {name!r} in row: out[{name!r}] = None"]
+        # Converters and types bound as defaults: locals are cheaper to load than globals.
+        defaults = "".join(f", {key}={key}" for key in namespace)
+        source = "\n".join([f"def apply(row{defaults}):", "    out = {}", "    get = row.get", *body,
+                             "    return out"])
+        exec(source, namespace)
+        self.apply: Converter = namespace["apply"]
+
+
+
 def compile_schema(schema: dict) -> Converter | None:
     """Converter for values of `schema`, or None when values pass through unchanged."""
     fmt = schema.get("format")
@@ -85,13 +171,13 @@ def compile_schema(schema: dict) -> Converter | None:
     types = frozenset(_types(schema))
     if "object" in types:
         props = schema.get("properties")
-        fields = compile_properties(props) if props else None
+        fields = FieldSet(props) if props else None
 
         def convert_object(value: t.Any) -> t.Any:
             if not isinstance(value, dict):
                 # PHP serialises an empty map as `[]` (and some maps as `""`).
                 return None if value == [] or value == "" else value
-            return value if fields is None else apply_fields(value, fields)
+            return value if fields is None else fields.apply(value)
 
         return convert_object
     if "array" in types:
@@ -104,28 +190,14 @@ def compile_schema(schema: dict) -> Converter | None:
     return None
 
 
-def compile_properties(props: dict) -> dict[str, Converter | None]:
-    return {name: compile_schema(prop) for name, prop in props.items()}
-
-
-def apply_fields(row: dict, fields: dict[str, Converter | None]) -> dict:
-    """Keys missing from the schema (PII when excluded, bulky maps) are dropped."""
-    out = {}
-    for key, value in row.items():
-        if key in fields:
-            convert = fields[key]
-            out[key] = value if convert is None or value is None else convert(value)
-    return out
-
-
 class RecordNormalizer:
     """Top-level record conformer for one stream schema."""
 
     def __init__(self, schema: dict) -> None:
-        self.fields = compile_properties(schema["properties"])
+        self.fields = FieldSet(schema["properties"])
 
     def __call__(self, row: dict) -> dict:
-        return apply_fields(row, self.fields)
+        return self.fields.apply(row)
 
 
 def normalize_record(record: dict, schema: dict) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from functools import cached_property
 
 from tap_qtickets.client import QTicketsStream
 from tap_qtickets.normalize import parse_api_datetime, to_api_datetime
@@ -38,7 +39,8 @@ class OrdersStream(QTicketsStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pending_baskets: list[dict] = []
+        self.pending_baskets: list[tuple[dict, list[dict]]] = []  # (order fields for sales, baskets)
+        self.pending_lines = 0
         self.flush_now = False
         self.batch_no = 0
         self.safe_scan = False
@@ -163,21 +165,28 @@ class OrdersStream(QTicketsStream):
 
     # --- post-processing & child hand-off ----------------------------------------------------------
 
+    @cached_property
+    def sales_selected(self) -> bool:
+        return any(child.selected for child in self.child_streams)
+
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        order_part = {target: row.get(source) for target, source in ORDER_FIELDS_FOR_SALES.items()}
         baskets = row.get("baskets") or []
-        if any(child.selected for child in self.child_streams):
-            self.pending_baskets.extend({**basket, **order_part} for basket in baskets)
-        return self.normalize({**row, "tickets_count": len(baskets)})
+        if baskets and self.sales_selected:
+            order_part = {target: row.get(source) for target, source in ORDER_FIELDS_FOR_SALES.items()}
+            self.pending_baskets.append((order_part, baskets))
+            self.pending_lines += len(baskets)
+        row["tickets_count"] = len(baskets)  # `row` is this page's parsed JSON: ours to change
+        return self.normalize(row)
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict | None]:
         # Sales are handed over in batches, not one child sync per order (each sync costs a SCHEMA msg).
-        if self.pending_baskets and (self.flush_now or len(self.pending_baskets) >= SALES_BATCH_BASKETS):
+        if self.pending_baskets and (self.flush_now or self.pending_lines >= SALES_BATCH_BASKETS):
             self.batch_no += 1
             yield {"orders_batch": self.batch_no}
 
-    def take_baskets(self) -> list[dict]:
-        baskets, self.pending_baskets = self.pending_baskets, []
+    def take_baskets(self) -> list[tuple[dict, list[dict]]]:
+        """Pending `(order fields, baskets)` pairs, one per order since the last hand-off."""
+        baskets, self.pending_baskets, self.pending_lines = self.pending_baskets, [], 0
         return baskets
 
 
@@ -191,9 +200,16 @@ class SalesStream(QTicketsStream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        yield from self._tap.streams["orders"].take_baskets()
+        """Normalised sale rows: the order's fields are converted once per order, not once per basket."""
+        normalize = self.normalize
+        for order_part, baskets in self._tap.streams["orders"].take_baskets():
+            order_fields = normalize(order_part)
+            for basket in baskets:
+                row = normalize(basket)
+                row.update(order_fields)  # the order's values win, as for `{**basket, **order_part}`
+                seat = str(basket.get("seat_id") or "")
+                row["zone_id"] = seat.rsplit("-", 1)[0] if "-" in seat else (seat or None)
+                yield row
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        seat = str(row.get("seat_id") or "")
-        row["zone_id"] = seat.rsplit("-", 1)[0] if "-" in seat else (seat or None)
-        return self.normalize(row)
+        return row  # get_records yields finished rows

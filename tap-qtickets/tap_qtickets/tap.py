@@ -8,7 +8,6 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.orders import OrdersStream, SalesStream
@@ -21,6 +20,7 @@ from tap_qtickets.streams import (
     PromoCodesStream,
     ShowsStream,
 )
+from tap_qtickets.writer import BufferedMsgSpecWriter
 
 DEFAULT_START_DAYS = 30
 
@@ -32,7 +32,7 @@ class TapQTickets(Tap):
     """Read-only Singer tap for the QTickets organiser REST API."""
 
     name = "tap-qtickets"
-    message_writer_class = MsgSpecWriter  # the SDK's msgspec encoder: ~2x cheaper per RECORD than simplejson
+    message_writer_class = BufferedMsgSpecWriter  # msgspec encoding, RECORDs written in 1 MB batches
 
     config_jsonschema = th.PropertiesList(
         th.Property("api_token", th.StringType, required=True, secret=True,
@@ -81,6 +81,7 @@ class TapQTickets(Tap):
         try:
             super().sync_all()
         finally:
+            self.message_writer.flush_messages()
             for stream in self.streams.values():
                 stream.log_page_summary()
 

@@ -1,0 +1,96 @@
+"""The throughput shortcuts keep the slow paths' results: UTC strings, message order, deselection, maps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from contextlib import redirect_stdout
+
+import pytest
+from qtickets_sandbox.testing import SandboxServer
+from singer_sdk import singerlib as singer
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from tap_qtickets.normalize import MOSCOW, to_utc_iso
+from tap_qtickets.writer import BufferedMsgSpecWriter
+from tapqt_helpers import TOKEN, catalog_for, run_tap, sandbox_config
+
+
+def _via_datetime(value: str) -> str:
+    parsed = dt.datetime.fromisoformat(value)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=MOSCOW)).astimezone(dt.UTC).isoformat()
+
+
+def test_fast_utc_shift_matches_datetime_at_every_hour_and_day_boundary():
+    start = dt.datetime(2024, 2, 27, 0, 0, 7, tzinfo=MOSCOW)  # crosses Feb 29 and a month end
+    for step in range(0, 4 * 24 * 60, 7):
+        text = (start + dt.timedelta(minutes=step)).isoformat()
+        assert to_utc_iso(text) == _via_datetime(text), text
+    for text in ("2025-03-14T18:02:11Z", "2025-03-14T18:02:11+0300", "2025-03-14 18:02:11",
+                 "2025-03-14T18:02:11.250000+03:00", "2025-03-14T18:02:11+05:00"):
+        assert to_utc_iso(text) == _via_datetime(text.replace("+0300", "+03:00")), text
+
+
+@pytest.mark.parametrize("bad", ["2025-13-14T18:02:11+03:00", "2025-02-30T18:02:11+03:00",
+                                 "2025-03-14T18:61:11+03:00", "2025-03-14T18:02:6x+03:00"])
+def test_fast_utc_shift_rejects_what_datetime_rejects(bad):
+    with pytest.raises(ValueError):
+        to_utc_iso(bad)
+
+
+def test_buffered_records_are_written_before_the_next_state():
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    writer = BufferedMsgSpecWriter()
+    now = dt.datetime.now(dt.UTC)
+    with redirect_stdout(stdout):
+        for index in range(3):
+            writer.write_record("orders", {"id": index}, None, now)
+        stdout.flush()
+        assert raw.getvalue() == b""  # still batched
+        writer.write_message(singer.StateMessage(value={"bookmarks": {}}))
+        stdout.flush()
+    lines = [json.loads(line) for line in raw.getvalue().decode().splitlines()]
+    assert [line["type"] for line in lines] == ["RECORD", "RECORD", "RECORD", "STATE"]
+    assert [line["record"]["id"] for line in lines[:3]] == [0, 1, 2]
+    expected = singer.RecordMessage(stream="orders", record={"id": 0}, time_extracted=now)
+    assert raw.getvalue().splitlines()[0] + b"\n" == MsgSpecWriter().serialize_message(expected)
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with SandboxServer(seed=23, orders=90, events=3, token=TOKEN) as server:
+        yield server
+
+
+def test_deselected_property_and_stream_maps_still_apply(sb):
+    config = sandbox_config(sb, page_size=40)
+    catalog = catalog_for(config, ("orders",))
+    orders = next(entry for entry in catalog["streams"] if entry["tap_stream_id"] == "orders")
+    for meta in orders["metadata"]:
+        if meta["breadcrumb"] == ["properties", "reserved_to"]:
+            meta["metadata"]["selected"] = False
+    from tap_qtickets.tap import TapQTickets
+
+    out = io.BytesIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8")
+    with redirect_stdout(stdout):
+        TapQTickets(config=config, catalog=catalog).sync_all()
+        stdout.flush()
+    records = [json.loads(line)["record"] for line in out.getvalue().decode().splitlines()
+               if line.startswith('{"type":"RECORD"')]
+    assert len(records) == 90 and all("reserved_to" not in r and "id" in r for r in records)
+
+    mapped = run_tap({**config, "stream_maps": {"orders": {"price": "__NULL__"}}}, streams=("orders",))
+    assert len(mapped["records"]["orders"]) == 90
+    assert all("price" not in r and "reserved_to" in r for r in mapped["records"]["orders"])
+
+
+def test_prefetch_requests_exactly_the_pages_it_reads(sb):
+    sb.clear_requests()
+    result = run_tap(sandbox_config(sb, page_size=20), streams=("orders", "sales"))
+    order_requests = [e for e in sb.requests() if e["path"].endswith("/orders")]
+    assert len(result["records"]["orders"]) == 90
+    assert len(order_requests) == result["tap"].streams["orders"].pages_fetched
+    pages = [e["body"]["page"] for e in order_requests]
+    assert pages and all(page >= 1 for page in pages)
