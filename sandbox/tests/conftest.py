@@ -5,7 +5,8 @@ import pytest
 import requests
 from qtickets_sandbox.testing import SandboxServer
 
-CAPTURES = Path(__file__).parent / "captures"
+# The production captures live beside the repository (../shared, also laid out there in CI).
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "qtickets-captures"
 TOKEN = "test-token"
 
 
@@ -34,7 +35,9 @@ class Client:
 
 @pytest.fixture(scope="session")
 def capture():
-    """Loader for the production captures copied into tests/captures/."""
+    """Loader for the production captures in ../shared/qtickets-captures/."""
+    if not CAPTURES.is_dir():
+        pytest.fail(f"production captures not found at {CAPTURES} (expected ../shared beside the repo)")
 
     def load(name: str):
         return json.loads((CAPTURES / name).read_text(encoding="utf-8"))
