@@ -31,6 +31,8 @@ if t.TYPE_CHECKING:
 
 PROGRESS_EVERY_PAGES = 50
 MAX_RETRY_AFTER_SECONDS = 300.0
+BAD_URL_ERRORS = (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
+                  requests.exceptions.MissingSchema)
 JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)  # money stays exact (floats as Decimal)
 
 
@@ -65,7 +67,8 @@ class QTicketsStream(RESTStream[t.Any]):
 
     @cached_property
     def normalize(self) -> RecordNormalizer:
-        return RecordNormalizer(self.schema)
+        keys = self.primary_keys or ()
+        return RecordNormalizer(self.schema, self.name, key=keys[0] if len(keys) == 1 else None)
 
     @property
     def effective_schema(self) -> dict:
@@ -266,6 +269,10 @@ class QTicketsStream(RESTStream[t.Any]):
             self._retry_attempt = 0
             try:
                 return decorated(*args, **kwargs)
+            except BAD_URL_ERRORS as exc:  # never retried: the URL itself is wrong
+                msg = (f"{self.name}: the request URL is invalid ({_describe(exc)}): check the base_url "
+                       f"setting (now {self.url_base!r})")
+                raise QTicketsError(msg) from None
             except (RetriableAPIError, requests.exceptions.RequestException, ConnectionError) as exc:
                 msg = f"{self.name}: giving up after {tries} attempts (max_retries): {_describe(exc)}"
                 raise QTicketsError(msg) from None

@@ -9,14 +9,39 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+
+from tap_qtickets.errors import QTicketsError
 
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
 DECIMAL_FORMAT = "x-singer.decimal"
 Converter = t.Callable[[t.Any], t.Any]
 _MOSCOW_SUFFIX = "+03:00"
 _API_DATETIME_LEN = len("2025-03-14T18:02:11+03:00")
+_SHOWN_VALUE_CHARS = 80
+
+
+class BadValue(ValueError):  # internal signal, turned into a QTicketsError naming the field
+    """A value that cannot be read as its schema type; `path` is filled in on the way out."""
+
+    def __init__(self, expected: str, value: t.Any) -> None:
+        super().__init__(expected, value)
+        self.expected, self.value, self.path = expected, value, []
+
+
+def _shown(value: t.Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_VALUE_CHARS else text[:_SHOWN_VALUE_CHARS] + "…"
+
+
+def record_error(stream: str, record_id: t.Any, field: str, problem: str) -> QTicketsError:
+    """`orders: record id=17: field 'price' expects decimal, got 'abc'` (one line, value cut short)."""
+    return QTicketsError(f"{stream}: record id={record_id}: field '{field}' {problem}")
+
+
+def missing_key_error(stream: str, key: str) -> QTicketsError:
+    return record_error(stream, "<missing>", key, "(key property) is missing or null")
 
 
 def parse_api_datetime(value: str) -> dt.datetime:
@@ -59,13 +84,18 @@ def _utc_text_fast(value: str) -> str:
 
 def to_utc_iso(value: t.Any) -> str | None:
     """`2025-03-14T18:02:11+03:00` → `2025-03-14T15:02:11+00:00`; empty → None."""
-    if type(value) is str and value:
-        return _utc_text_fast(value)
-    if value is None or value == "" or value == []:
-        return None
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=MOSCOW)).astimezone(dt.UTC).isoformat()
-    return _utc_text(str(value))
+    try:
+        if type(value) is str and value:
+            return _utc_text_fast(value)
+        if value is None or value == "" or value == []:
+            return None
+        if isinstance(value, dt.datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=MOSCOW)).astimezone(dt.UTC).isoformat()
+        if isinstance(value, (dict, list, bool)):
+            raise BadValue("date-time", value)
+        return _utc_text(str(value))
+    except ValueError:
+        raise BadValue("date-time", value) from None
 
 
 def to_api_datetime(value: dt.datetime) -> str:
@@ -83,7 +113,15 @@ def to_decimal_str(value: t.Any) -> str | None:
         return str(value)
     if isinstance(value, float):
         value = repr(value)
-    return format(Decimal(str(value)), "f")
+    elif not isinstance(value, str):  # bool, list, map...
+        raise BadValue("decimal", value)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise BadValue("decimal", value) from None
+    if not number.is_finite():
+        raise BadValue("decimal", value)
+    return format(number, "f")
 
 
 def _types(schema: dict) -> set[str]:
@@ -107,6 +145,20 @@ def _scalar(value: t.Any, types: frozenset[str]) -> t.Any:
             return float(value)
         if "string" in types:
             return str(value)
+    if isinstance(value, float) and "number" in types:
+        return value
+    if "string" in types and isinstance(value, str):
+        return value
+    return _wrong_scalar(value, types)
+
+
+def _wrong_scalar(value: t.Any, types: frozenset[str]) -> t.Any:
+    """Only reached by values of none of the field's types: `""` (PHP empty) is null, else BadValue."""
+    if value == "" or value == []:
+        return None
+    for name in ("integer", "number", "boolean"):
+        if name in types:
+            raise BadValue(name, value)
     return value
 
 
@@ -153,12 +205,27 @@ class FieldSet:
                      f"    if v is not None: out[{name!r}] = v if type(v) is k{index} else c{index}(v)",
                      f"    elif {name!r} in row: out[{name!r}] = None"]
         # Converters and types bound as defaults: locals are cheaper to load than globals.
+        namespace["BadValue"], namespace["locate"] = BadValue, self._locate
         defaults = "".join(f", {key}={key}" for key in namespace)
-        source = "\n".join([f"def apply(row{defaults}):", "    out = {}", "    get = row.get", *body,
-                             "    return out"])
+        # The try block costs nothing until a value is wrong (Python >= 3.11 zero-cost exceptions).
+        source = "\n".join([f"def apply(row{defaults}):", "  try:", "    out = {}", "    get = row.get",
+                             *body, "    return out", "  except BadValue as exc:",
+                             "    raise locate(row, exc) from None"])
         exec(source, namespace)
         self.apply: Converter = namespace["apply"]
 
+    def _locate(self, row: dict, caught: BadValue) -> BadValue:
+        """Error path only: convert field by field again to find the one that failed, prefix its name."""
+        for name, convert in self.converters.items():
+            value = row.get(name)
+            if convert is None or value is None or type(value) is self.keep[name]:
+                continue
+            try:
+                convert(value)
+            except BadValue as exc:
+                exc.path.insert(0, name)
+                return exc
+        return caught
 
 
 def compile_schema(schema: dict) -> Converter | None:
@@ -191,15 +258,31 @@ def compile_schema(schema: dict) -> Converter | None:
 
 
 class RecordNormalizer:
-    """Top-level record conformer for one stream schema."""
+    """Top-level record conformer for one stream schema.
 
-    def __init__(self, schema: dict) -> None:
+    A value of the wrong type, or a missing/null `key` (the single key property), ends the run with a
+    `QTicketsError` naming the stream, the record id, the field, the expected type and the value."""
+
+    def __init__(self, schema: dict, stream: str = "record", key: str | None = None) -> None:
         self.fields = FieldSet(schema["properties"])
+        self.stream, self.key = stream, key
+
+    def convert(self, row: dict) -> dict:
+        """Conform without the key check (partial rows, e.g. the order fields copied into sales)."""
+        try:
+            return self.fields.apply(row)
+        except BadValue as exc:
+            field = ".".join(exc.path) or "?"
+            problem = f"expects {exc.expected}, got {_shown(exc.value)}"
+            raise record_error(self.stream, _shown(row.get(self.key or "id")), field, problem) from None
 
     def __call__(self, row: dict) -> dict:
-        return self.fields.apply(row)
+        out = self.convert(row)
+        if self.key is not None and out.get(self.key) is None:
+            raise missing_key_error(self.stream, self.key)
+        return out
 
 
 def normalize_record(record: dict, schema: dict) -> dict:
     """One-off variant (tests, small streams); streams keep a compiled RecordNormalizer."""
-    return RecordNormalizer(schema)(record)
+    return RecordNormalizer(schema).convert(record)

@@ -7,7 +7,7 @@ import typing as t
 from functools import cached_property
 
 from tap_qtickets.client import QTicketsStream
-from tap_qtickets.normalize import parse_api_datetime, to_api_datetime
+from tap_qtickets.normalize import missing_key_error, parse_api_datetime, to_api_datetime
 from tap_qtickets.pagination import QTicketsPaginator, UpdatedAtKeysetPaginator, envelope
 
 if t.TYPE_CHECKING:
@@ -139,6 +139,8 @@ class OrdersStream(QTicketsStream):
         since = self._since or start
         fresh = []
         for row in rows:
+            if row.get("id") is None:
+                raise missing_key_error(self.name, "id")
             updated = parse_api_datetime(row["updated_at"])
             key = (updated, int(row["id"]))
             if updated < since or (end and updated > end):
@@ -203,7 +205,7 @@ class SalesStream(QTicketsStream):
         """Normalised sale rows: the order's fields are converted once per order, not once per basket."""
         normalize = self.normalize
         for order_part, baskets in self._tap.streams["orders"].take_baskets():
-            order_fields = normalize(order_part)
+            order_fields = normalize.convert(order_part)
             for basket in baskets:
                 row = normalize(basket)
                 row.update(order_fields)  # the order's values win, as for `{**basket, **order_part}`

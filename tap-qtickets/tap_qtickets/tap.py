@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
+from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -74,6 +75,16 @@ class TapQTickets(Tap):
         self.snapshot_at = now.isoformat()
         self.default_start_date = now - dt.timedelta(days=DEFAULT_START_DAYS)
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        errors = super()._validate_config(raise_errors=raise_errors)
+        problem = base_url_problem(self.config.get("base_url"))
+        if problem:
+            if raise_errors:  # sync/test; discovery reads no API and only warns
+                raise QTicketsError(problem)
+            self.logger.warning(problem)
+            errors.append(problem)
+        return errors
+
     def discover_streams(self) -> list:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
@@ -92,6 +103,21 @@ class TapQTickets(Tap):
         except QTicketsError as exc:
             cls.logger.error("tap-qtickets failed: %s", exc)
             sys.exit(1)
+
+
+def base_url_problem(value: t.Any) -> str | None:
+    """Why `base_url` cannot be requested (scheme http/https, a host, a numeric port), or None."""
+    if value is None:
+        return None  # the default applies
+    try:
+        parts = urlsplit(str(value).strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        return (f"the base_url setting must be an http(s):// URL with a host, e.g. "
+                f"https://qtickets.ru/api/rest/v1 (got {str(value)[:200]!r})")
+    return None
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ from qtickets_sandbox.testing import SandboxServer
 from tapqt_helpers import TOKEN, latest_orders, orders_bookmark, run_tap, run_tap_partial, sandbox_config
 
 ORDERS_ONLY = ("orders", "sales")
+# A fixed sandbox clock makes "what happens in the next 30 minutes" deterministic for the seed: with the
+# wall clock, a quiet half hour (Poisson arrivals) made the advance tests flaky.
+PINNED = {"start_date": "2025-11-03"}
+SINCE = {"start_date": "2025-10-01T00:00:00Z"}
 
 
 def test_second_run_returns_exactly_the_changed_orders():
-    with SandboxServer(seed=21, orders=3000, events=5, token=TOKEN) as sb:
-        config = sandbox_config(sb, lookback_minutes=0, page_size=200)
+    with SandboxServer(seed=21, orders=3000, events=5, token=TOKEN, **PINNED) as sb:
+        config = sandbox_config(sb, lookback_minutes=0, page_size=200, **SINCE)
         first = run_tap({**config, "page_size": 500}, streams=ORDERS_ONLY)
         before, bookmark = latest_orders(first), orders_bookmark(first)
         sb.advance(30)
@@ -50,9 +54,9 @@ def test_ties_on_updated_at_across_tiny_pages():
 
 
 def test_interrupted_run_resumes_without_loss():
-    with SandboxServer(seed=23, orders=3000, events=4, token=TOKEN) as sb:
-        full = sandbox_config(sb, page_size=500)
-        config = sandbox_config(sb, lookback_minutes=1440, page_size=20, max_retries=1)
+    with SandboxServer(seed=23, orders=3000, events=4, token=TOKEN, **PINNED) as sb:
+        full = sandbox_config(sb, page_size=500, **SINCE)
+        config = sandbox_config(sb, lookback_minutes=1440, page_size=20, max_retries=1, **SINCE)
         first = run_tap(full, streams=ORDERS_ONLY)
         before = latest_orders(first)
         sb.advance(30)
