@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from .settings import SettingsError
+
 LOGGER_NAME = "qtickets_pipeline"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -51,7 +53,12 @@ def configure(env: dict[str, str]) -> logging.Logger:
     formatter: logging.Formatter = JsonFormatter() if json_raw in _TRUE else TextFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if env.get("LOG_FILE"):
-        handlers.append(logging.FileHandler(env["LOG_FILE"], encoding="utf-8"))
+        try:
+            handlers.append(logging.FileHandler(env["LOG_FILE"], encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(
+                f"LOG_FILE {env['LOG_FILE']!r} cannot be opened for writing: {exc.strerror or exc}"
+            ) from None
     logger = logging.getLogger(LOGGER_NAME)
     for old in list(logger.handlers):
         logger.removeHandler(old)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import logs
+from . import logs, preflight
 from .settings import JOB_NAME, Settings
 
 log = logs.get("meltano")
@@ -165,20 +165,24 @@ def install(settings: Settings) -> RunOutput:
 
 
 def cached_catalog(settings: Settings) -> Path | None:
-    """The tap's catalog with meltano.yml's `select` rules applied, cached per code + project version.
+    """The tap's catalog with the `select` rules applied, cached per code + project version.
 
     Meltano never caches discovery for editable (`-e`) plugins, so every `meltano run` would start the
     tap an extra time to discover (3-5 s here). Discovery reads no API, so the result depends only on
-    the tap's code and meltano.yml: it is produced once by Meltano itself (`invoke --dump=catalog`,
-    i.e. with Meltano's own selection) and handed back as the extractor's `catalog` extra. Returns None
-    (Meltano then discovers as usual) when the plugin is not installed or the dump fails.
+    the tap's code, meltano.yml and TAP_QTICKETS__* extras (e.g. TAP_QTICKETS__SELECT): it is produced
+    once by Meltano itself (`invoke --dump=catalog`, i.e. with Meltano's own selection) and handed back
+    as the extractor's `catalog` extra. Returns None (Meltano then discovers as usual) when the plugin
+    is not installed, TAP_QTICKETS__CATALOG is set, or the dump fails.
     """
     tap_exe = settings.project_root / ".meltano" / "extractors" / TAP / "venv" / "bin" / TAP
     source = (settings.project_root / TAP).resolve()
-    if not tap_exe.exists() or not source.is_dir():
-        return None
+    if not tap_exe.exists() or not source.is_dir() or settings.env.get("TAP_QTICKETS__CATALOG"):
+        return None  # a catalog of the user's own wins
     digest = hashlib.sha256(settings.environment.encode())
     digest.update((settings.project_root / "meltano.yml").read_bytes())
+    # Extras from the environment (TAP_QTICKETS__SELECT, __METADATA, …) change the selection too.
+    for key in sorted(k for k in settings.env if k.startswith("TAP_QTICKETS__")):
+        digest.update(f"{key}={settings.env[key]}\0".encode())
     for path in sorted([*source.rglob("*.py"), source / "pyproject.toml"]):
         if path.is_file() and "tests" not in path.relative_to(source).parts:
             digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
@@ -224,6 +228,7 @@ def run_job(
     config = dict(plugin_config)
     catalog = cached_catalog(settings)
     if catalog is not None:
+        preflight.check_selection(settings, catalog)
         config["TAP_QTICKETS__CATALOG"] = str(catalog)
     return run(settings, args, config)
 

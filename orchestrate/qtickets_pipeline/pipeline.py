@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from . import jobruns, logs, meltano_cli, transforms
+from . import jobruns, logs, meltano_cli, preflight, transforms
 from .jobruns import JobRun
 from .overlap import RunLock
 from .settings import JOB_NAME, Settings, SettingsError, load_settings
@@ -121,6 +121,7 @@ def run_pipeline(
     """Run the job once. Returns the finished JobRun (status success or skipped); raises
     PipelineFailed (after recording a failed row) on any failure."""
     window = resolve_window(settings, days=days, since=since, to=to, full_refresh=full_refresh)
+    preflight.require_api_token(settings)
     run = JobRun(
         job_name=JOB_NAME,
         trigger=trigger,

@@ -1,13 +1,12 @@
 """Shared machinery of the reliability suite and bench/soak.py: the real `qtickets-pipeline` CLI against a
 SandboxServer into embedded ClickHouse, plus the four checks every scenario ends with.
 
-The Pipeline runner and the truth comparisons are the pipeline suite's own (orchestrate/tests/
-test_pipeline_e2e.py), loaded from that file so both suites judge "exact truth" the same way.
+The project install, the Pipeline runner and the truth comparisons come from qtickets_pipeline.testing,
+shared with the pipeline's own end-to-end suite, so both suites judge "exact truth" the same way.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -15,60 +14,32 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-from qtickets_pipeline import meltano_cli
-from qtickets_pipeline.settings import load_settings
+from qtickets_pipeline.testing import (  # noqa: F401 - re-exported for the tests and bench/soak.py
+    BIN,
+    TOKEN,
+    assert_inventory_exact,
+    assert_sales_exact,
+    install_project,
+    runs,
+    utc,
+)
+from qtickets_pipeline.testing import Pipeline as BasePipeline
 from qtickets_pipeline.warehouse import connect
 
-REPO = Path(__file__).resolve().parents[2]
 API_PREFIX = "/api/rest/v1"
 
+job_runs = runs  # (status, rows_loaded, records_extracted, error, trigger) per run, oldest first
 
-def _load_e2e():
-    path = REPO / "orchestrate" / "tests" / "test_pipeline_e2e.py"
-    spec = importlib.util.spec_from_file_location("qtickets_pipeline_e2e_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_E2E = _load_e2e()
-TOKEN = _E2E.TOKEN
-BIN = _E2E.BIN
-assert_sales_exact = _E2E.assert_sales_exact
-assert_inventory_exact = _E2E.assert_inventory_exact
-job_runs = _E2E.runs  # (status, rows_loaded, records_extracted, error, trigger) per run, oldest first
-utc = _E2E.utc
-
-# Short network timeouts and backoffs so a scenario's retries take seconds, not minutes. The decimal
-# settings go into the project copy's meltano.yml: Meltano turns a `kind: decimal` value read from the
-# environment into a Decimal it then cannot write to the plugin's config.json (see test_reliability_config).
-FAST_SETTINGS = {"request_timeout": 2, "retry_backoff_seconds": 0.2}
 FAST = {
+    # Short network timeouts and no backoff, so a scenario's retries take seconds, not minutes.
+    "TAP_QTICKETS_REQUEST_TIMEOUT": "2",
+    "TAP_QTICKETS_RETRY_BACKOFF_SECONDS": "0",
     "TAP_QTICKETS_MAX_RETRIES": "3",
     "LOG_LEVEL": "DEBUG",  # every Meltano/plugin line reaches LOG_FILE, which the token check reads
 }
 
 
-def install_project(root: Path) -> Path:
-    """A throw-away Meltano project (the repo's meltano.yml, plugins and transforms), `meltano install`ed."""
-    root.mkdir(parents=True, exist_ok=True)
-    project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-qtickets")
-    for setting in tap["settings"]:
-        if setting["name"] in FAST_SETTINGS:
-            setting["value"] = FAST_SETTINGS.pop(setting["name"])
-    assert not FAST_SETTINGS, f"meltano.yml no longer declares {sorted(FAST_SETTINGS)}"
-    (root / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False, allow_unicode=True))
-    for name in ("tap-qtickets", "target-clickhouse", "transform"):
-        (root / name).symlink_to(REPO / name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "MELTANO_"))}
-    settings = load_settings(environment="demo", project_root=root)
-    meltano_cli.install(type(settings)(**{**settings.__dict__, "env": env}))
-    return root
-
-
-class Pipeline(_E2E.Pipeline):
+class Pipeline(BasePipeline):
     """The pipeline suite's runner plus: fast retry settings, a LOG_FILE, background runs and the
     record of every output (for the token check)."""
 

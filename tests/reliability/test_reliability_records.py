@@ -18,16 +18,9 @@ def test_s14a_unknown_fields_and_huge_strings_load_exactly(pipe, sandbox):
     finish_scenario(pipe, sandbox)
 
 
-WRONG_TYPES_BUG = (
-    "tap-qtickets: normalize.to_decimal_str raises a bare decimal.InvalidOperation (and an integer field "
-    'passes a string through), so the run fails only with "An unhandled error occurred while syncing '
-    "'orders'\" - neither the field, the record id nor the value is named"
-)
-
-
 @pytest.mark.parametrize(
     "rewrite",
-    [pytest.param(wrong_types, marks=pytest.mark.xfail(strict=True, reason=WRONG_TYPES_BUG)), missing_id],
+    [wrong_types, missing_id],
     ids=["wrong_types", "missing_id"],
 )
 def test_s14b_invalid_records_fail_loudly_and_next_run_recovers(rewrite, pipe, sandbox):

@@ -1,0 +1,154 @@
+"""Test helpers shared by the pipeline's end-to-end suite (orchestrate/tests), the reliability suite
+(tests/reliability) and bench/soak.py: an installed throw-away Meltano project, a runner of the real
+`qtickets-pipeline` CLI with an isolated chdb directory and Meltano system database, and the comparisons
+of the loaded views with the sandbox's `/_sandbox/truth`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from . import meltano_cli
+from .settings import load_settings
+from .warehouse import connect, query_rows
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TOKEN = "e2e-token-7f3a"
+STATE_ID = "demo:tap-qtickets-to-target-clickhouse"
+PROJECT_PARTS = ("tap-qtickets", "target-clickhouse", "transform")
+
+
+def install_project(root: Path, meltano_yml: str | None = None) -> Path:
+    """A throw-away Meltano project at `root`: the repo's meltano.yml (or `meltano_yml`), plugins and
+    transforms linked in, plugins installed by the real `meltano install`."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = meltano_yml if meltano_yml is not None else (REPO / "meltano.yml").read_text()
+    (root / "meltano.yml").write_text(text)
+    for name in PROJECT_PARTS:
+        (root / name).symlink_to(REPO / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "MELTANO_"))}
+    settings = load_settings(environment="demo", project_root=root)
+    meltano_cli.install(type(settings)(**{**settings.__dict__, "env": env}))
+    return root
+
+
+class Pipeline:
+    """Runs the CLI with an isolated chdb directory and Meltano system database."""
+
+    def __init__(self, project: Path, work: Path, base_url: str) -> None:
+        self.project, self.work = project, work
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "LOG_"))
+        }
+        self.env.update(
+            {
+                "MELTANO_PROJECT_ROOT": str(project),
+                "MELTANO_ENVIRONMENT": "demo",
+                "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
+                "CLICKHOUSE_URL": f"chdb://{work / 'ch'}",
+                "QTICKETS_BASE_URL": base_url,
+                "QTICKETS_TOKEN": TOKEN,
+            }
+        )
+
+    def cli(self, *args: str, **overrides: str) -> subprocess.CompletedProcess:
+        env = dict(self.env, **overrides)
+        return subprocess.run(
+            [str(BIN / "qtickets-pipeline"), *args],
+            env=env,
+            cwd=self.work,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def settings(self, url: str | None = None):
+        env = dict(self.env)
+        if url:
+            env["CLICKHOUSE_URL"] = url
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            return load_settings(environment="demo", project_root=self.project)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def query(self, sql: str, url: str | None = None) -> list[tuple]:
+        with connect(self.settings(url)) as client:  # closed again before the next CLI run
+            return query_rows(client, sql)[1]
+
+    def bookmark(self) -> str | None:
+        db = sqlite3.connect(self.work / "meltano.db")
+        try:
+            rows = db.execute(
+                "SELECT partial_state, completed_state FROM state WHERE state_id = ?", (STATE_ID,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            db.close()
+        for raw in (v for row in rows for v in row if v):
+            orders = json.loads(raw).get("singer_state", {}).get("bookmarks", {}).get("orders", {})
+            if orders.get("replication_key_value"):
+                return orders["replication_key_value"]
+        return None
+
+
+def utc(value: str | datetime) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).astimezone(UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def assert_sales_exact(pipe: Pipeline, truth: dict) -> None:
+    expected = {
+        t["ticket_id"]: (
+            t["status"],
+            Decimal(str(t["price"])).quantize(Decimal("0.01")),
+            t["order_id"],
+            t["event_id"],
+            t["show_id"],
+            utc(t["payed_at"]),
+        )
+        for t in truth["tickets"]
+    }
+    rows = pipe.query(
+        "SELECT ticket_id, status, price, order_id, event_id, show_id, payed_at FROM zakaz.v_sales_latest"
+    )
+    actual = {r[0]: (r[1], r[2], r[3], r[4], r[5], utc(r[6])) for r in rows}
+    assert len(rows) == len(actual), "duplicate ticket ids in v_sales_latest"
+    assert set(actual) == set(expected)
+    assert actual == expected
+    assert {s for s, *_ in expected.values()} >= {"sold", "refunded"}
+
+
+def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:
+    rows = pipe.query(
+        "SELECT show_id, zone_id, capacity, free, sold, held, disabled FROM zakaz.v_inventory_latest"
+    )
+    actual = {(r[0], r[1]): tuple(r[2:]) for r in rows}
+    shows = {show for show, _ in actual}
+    expected = {
+        (i["show_id"], i["zone_id"]): (i["capacity"], i["free"], i["sold"], i["held"], i["disabled"])
+        for i in truth["inventory"]
+        if i["show_id"] in shows
+    }
+    assert actual and actual == expected
+    return len(shows)
+
+
+def runs(pipe: Pipeline) -> list[tuple]:
+    """(status, rows_loaded, records_extracted, error, trigger) per run, oldest first."""
+    return pipe.query(
+        "SELECT status, rows_loaded, records_extracted, error, trigger "
+        "FROM zakaz.v_job_runs ORDER BY started_at"
+    )
