@@ -18,12 +18,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
 
+from qtickets_pipeline.testing import actual_sales, expected_sales, inventory_pair  # noqa: E402
 from qtickets_sandbox.testing import SandboxServer  # noqa: E402
 from reliability_harness import (  # noqa: E402
     TOKEN,
@@ -33,7 +33,6 @@ from reliability_harness import (  # noqa: E402
     install_project,
     kill_when,
     token_leaks,
-    utc,
     wait_for,
 )
 from reliability_proxy import RewritingProxy, missing_id, wrong_types  # noqa: E402
@@ -55,38 +54,13 @@ OTHER_FAULTS = ["wrong_token", "clickhouse_locked", "kill_target", "kill_tap", "
 
 def differences(pipe: Pipeline, truth: dict) -> dict[str, int]:
     """Counts of what differs between the views and the truth (all 0 when exact)."""
-    rows = pipe.query(
-        "SELECT ticket_id, status, price, order_id, event_id, show_id, payed_at FROM zakaz.v_sales_latest"
-    )
-    ids = Counter(r[0] for r in rows)
-    actual = {r[0]: (r[1], r[2], r[3], r[4], r[5], utc(r[6])) for r in rows}
-    expected = {
-        t["ticket_id"]: (
-            t["status"],
-            Decimal(str(t["price"])).quantize(Decimal("0.01")),
-            t["order_id"],
-            t["event_id"],
-            t["show_id"],
-            utc(t["payed_at"]),
-        )
-        for t in truth["tickets"]
-    }
-    inventory = {
-        (r[0], r[1]): tuple(r[2:])
-        for r in pipe.query(
-            "SELECT show_id, zone_id, capacity, free, sold, held, disabled FROM zakaz.v_inventory_latest"
-        )
-    }
-    shows = {show for show, _ in inventory}
-    want = {
-        (i["show_id"], i["zone_id"]): (i["capacity"], i["free"], i["sold"], i["held"], i["disabled"])
-        for i in truth["inventory"]
-        if i["show_id"] in shows
-    }
+    expected = expected_sales(truth)
+    actual, row_count = actual_sales(pipe)
+    inventory, want = inventory_pair(pipe, truth)
     return {
         "lost": len(expected.keys() - actual.keys()),
         "extra": len(actual.keys() - expected.keys()),
-        "duplicated": sum(n - 1 for n in ids.values()),
+        "duplicated": row_count - len(actual),
         "different": sum(1 for k in expected.keys() & actual.keys() if expected[k] != actual[k]),
         "inventory": len(set(want.items()) ^ set(inventory.items())),
     }

@@ -109,8 +109,13 @@ def utc(value: str | datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def assert_sales_exact(pipe: Pipeline, truth: dict) -> None:
-    expected = {
+SALES_COLUMNS = "ticket_id, status, price, order_id, event_id, show_id, payed_at"
+INVENTORY_COLUMNS = "show_id, zone_id, capacity, free, sold, held, disabled"
+
+
+def expected_sales(truth: dict) -> dict[int, tuple]:
+    """ticket_id → the v_sales_latest row the sandbox truth implies."""
+    return {
         t["ticket_id"]: (
             t["status"],
             Decimal(str(t["price"])).quantize(Decimal("0.01")),
@@ -121,20 +126,17 @@ def assert_sales_exact(pipe: Pipeline, truth: dict) -> None:
         )
         for t in truth["tickets"]
     }
-    rows = pipe.query(
-        "SELECT ticket_id, status, price, order_id, event_id, show_id, payed_at FROM zakaz.v_sales_latest"
-    )
-    actual = {r[0]: (r[1], r[2], r[3], r[4], r[5], utc(r[6])) for r in rows}
-    assert len(rows) == len(actual), "duplicate ticket ids in v_sales_latest"
-    assert set(actual) == set(expected)
-    assert actual == expected
-    assert {s for s, *_ in expected.values()} >= {"sold", "refunded"}
 
 
-def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:
-    rows = pipe.query(
-        "SELECT show_id, zone_id, capacity, free, sold, held, disabled FROM zakaz.v_inventory_latest"
-    )
+def actual_sales(pipe: Pipeline) -> tuple[dict[int, tuple], int]:
+    """ticket_id → v_sales_latest row, and the number of rows (more than ids means duplicates)."""
+    rows = pipe.query(f"SELECT {SALES_COLUMNS} FROM zakaz.v_sales_latest")
+    return {r[0]: (r[1], r[2], r[3], r[4], r[5], utc(r[6])) for r in rows}, len(rows)
+
+
+def inventory_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
+    """(view, truth) rows per show × zone, for the shows the tap snapshotted."""
+    rows = pipe.query(f"SELECT {INVENTORY_COLUMNS} FROM zakaz.v_inventory_latest")
     actual = {(r[0], r[1]): tuple(r[2:]) for r in rows}
     shows = {show for show, _ in actual}
     expected = {
@@ -142,8 +144,22 @@ def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:
         for i in truth["inventory"]
         if i["show_id"] in shows
     }
+    return actual, expected
+
+
+def assert_sales_exact(pipe: Pipeline, truth: dict) -> None:
+    expected = expected_sales(truth)
+    actual, row_count = actual_sales(pipe)
+    assert row_count == len(actual), "duplicate ticket ids in v_sales_latest"
+    assert set(actual) == set(expected)
+    assert actual == expected
+    assert {s for s, *_ in expected.values()} >= {"sold", "refunded"}
+
+
+def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:
+    actual, expected = inventory_pair(pipe, truth)
     assert actual and actual == expected
-    return len(shows)
+    return len({show for show, _ in actual})
 
 
 def runs(pipe: Pipeline) -> list[tuple]:
