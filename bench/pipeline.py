@@ -11,8 +11,6 @@ start-up cost, and their shares; then the wall time of an incremental run with n
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,19 +18,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchlib import TOKEN, throwaway_project, timed
 from qtickets_pipeline import meltano_cli
 from qtickets_pipeline.pipeline import run_pipeline
-from qtickets_pipeline.settings import load_settings
 from qtickets_sandbox.testing import SandboxServer
-
-REPO = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token"
-
-
-def timed(fn, *args, **kwargs):
-    started = time.monotonic()
-    result = fn(*args, **kwargs)
-    return result, time.monotonic() - started
 
 
 def meltano_invoke(settings, args: list[str], stdin=None, stdout=None) -> float:
@@ -64,23 +53,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    # A throw-away copy of the project (plugins and transforms linked), so the bench neither waits for
-    # nor blocks a pipeline run in the repository itself (they share the overlap lock and state).
-    project = work / "project"
-    project.mkdir()
-    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-    for name in ("tap-qtickets", "target-clickhouse", "transform"):
-        (project / name).symlink_to(REPO / name)
-    os.environ.update(
-        {
-            "MELTANO_PROJECT_ROOT": str(project),
-            "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
-            "CLICKHOUSE_URL": f"chdb://{work / 'ch'}",
-            "QTICKETS_TOKEN": TOKEN,
-            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-        }
-    )
-    settings = load_settings(environment="demo", project_root=project)
+    settings = throwaway_project(work)
     print(f"work dir: {work}")
     _, t_install = timed(meltano_cli.install, settings)
     print(f"meltano install: {t_install:.1f} s")

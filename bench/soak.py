@@ -7,6 +7,9 @@ a clean run follows (the next scheduled run). After every cycle the views are co
 in v_inventory_latest. Prints one line per cycle and a summary; exits 1 if any difference remains.
 
     .venv/bin/python bench/soak.py [--cycles 48] [--fault-rate 0.3] [--seed 7] [--orders 300]
+                                   [--refund-bumps-order true|false]
+
+Production leaves open whether a refund bumps the order's updated_at: run it once with each value.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
 
-from qtickets_pipeline.testing import actual_sales, expected_sales, inventory_pair  # noqa: E402
+from qtickets_pipeline.testing import (  # noqa: E402
+    actual_sales,
+    attendance_pair,
+    expected_sales,
+    inventory_pair,
+    sales_differences,
+)
 from qtickets_sandbox.testing import SandboxServer  # noqa: E402
 from reliability_harness import (  # noqa: E402
     TOKEN,
@@ -48,21 +57,27 @@ API_FAULTS = {
     "truncated_json": {"match": "/api/rest/v1/", "fault": "truncate", "count": 3},
     "ignore_filters": {"match": ORDERS, "fault": "ignore_filters"},
     "page_drift": {"match": ORDERS, "fault": "page_drift", "orders": 2},
+    "nested_filter_rejected": {"match": ORDERS, "fault": "dotted_filters", "mode": "reject"},
+    "nested_filter_empty": {"match": ORDERS, "fault": "dotted_filters", "mode": "empty"},
 }
 OTHER_FAULTS = ["wrong_token", "clickhouse_locked", "kill_target", "kill_tap", "overlap", "malformed"]
 
 
 def differences(pipe: Pipeline, truth: dict) -> dict[str, int]:
-    """Counts of what differs between the views and the truth (all 0 when exact)."""
-    expected = expected_sales(truth)
+    """Counts of what differs between the views and the truth (all 0 when exact): tickets lost, extra,
+    duplicated or different in any field (by field), show×zone rows of inventory and attendance."""
     actual, row_count = actual_sales(pipe)
+    by_field = sales_differences(expected_sales(truth), actual)
     inventory, want = inventory_pair(pipe, truth)
+    attendance, expected_attendance = attendance_pair(pipe, truth)
     return {
-        "lost": len(expected.keys() - actual.keys()),
-        "extra": len(actual.keys() - expected.keys()),
+        "lost": len(by_field.pop("lost", [])),
+        "extra": len(by_field.pop("extra", [])),
         "duplicated": row_count - len(actual),
-        "different": sum(1 for k in expected.keys() & actual.keys() if expected[k] != actual[k]),
+        "different": len({ticket for tickets in by_field.values() for ticket in tickets}),
+        **{f"different.{field}": len(tickets) for field, tickets in sorted(by_field.items())},
         "inventory": len(set(want.items()) ^ set(inventory.items())),
+        "attendance": len(set(expected_attendance.items()) ^ set(attendance.items())),
     }
 
 
@@ -109,7 +124,9 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--refund-bumps-order", choices=("true", "false"), default="true")
     args = parser.parse_args()
+    semantics = {"refund_bumps_order": args.refund_bumps_order == "true"}
     rng = random.Random(args.seed)
     kinds = sorted(API_FAULTS) + OTHER_FAULTS
     faults: Counter[str] = Counter()
@@ -120,7 +137,7 @@ def main() -> int:
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="soak-") as tmp,
-        SandboxServer(seed=args.seed, orders=args.orders, events=8, token=TOKEN) as sb,
+        SandboxServer(seed=args.seed, orders=args.orders, events=8, token=TOKEN, semantics=semantics) as sb,
     ):
         t0 = time.monotonic()
         project = install_project(Path(tmp) / "project")
@@ -164,7 +181,9 @@ def main() -> int:
         leaks = token_leaks(pipe)
         statuses = Counter(r[0] for r in pipe.query("SELECT status FROM zakaz.v_job_runs"))
     print("\n== soak summary")
-    print(f"cycles: {args.cycles} (30 sim. minutes each), fault rate {args.fault_rate:.0%}, seed {args.seed}")
+    print(f"cycles: {args.cycles} (30 sim. minutes each), fault rate {args.fault_rate:.0%}, "
+          f"seed {args.seed}, "
+          f"semantics {semantics}")
     kinds_seen = ", ".join(f"{k}={v}" for k, v in sorted(faults.items()))
     print(f"faults injected: {sum(faults.values())} ({kinds_seen})")
     print(f"faulty runs failed (exit != 0): {failed}; recovered by the next clean run: {recovered}")

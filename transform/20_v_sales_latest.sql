@@ -1,6 +1,7 @@
 -- One row per ticket (basket) of a paid order, latest version only. FINAL deduplicates by the key with
 -- the highest _sdc_version at query time, so correctness never depends on background merges.
 -- status: 'refunded' if refunded; else 'cancelled' if the ticket or its order is deleted; else 'sold'.
+-- checked_at is the scan at the entrance: scans change only the ticket, which the tap's ticket pass reads.
 CREATE OR REPLACE VIEW zakaz.v_sales_latest AS
 SELECT
     s.id                 AS ticket_id,
@@ -25,6 +26,8 @@ SELECT
     s.created_at         AS created_at,
     s.updated_at         AS updated_at,
     s.order_updated_at   AS order_updated_at,
+    s.deleted_at         AS deleted_at,
+    s.order_deleted_at   AS order_deleted_at,
     s._sdc_version       AS _sdc_version
 FROM zakaz.stg_qtickets_sales_raw AS s FINAL
 LEFT JOIN

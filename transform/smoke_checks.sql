@@ -1,12 +1,13 @@
 -- Smoke checks a human runs after a deploy (`qtickets-pipeline check` runs them all). Each query
 -- returns one row: check name, ok (1/0), detail. Statements are separated by `;`.
 
-SELECT 'objects exist' AS check, count() = 9 AS ok,
+SELECT 'objects exist' AS check, count() = 10 AS ok,
        concat('found: ', arrayStringConcat(groupArray(name), ', ')) AS detail
 FROM system.tables
 WHERE database = 'zakaz'
   AND name IN ('meta_job_runs', 'v_job_runs', 'dim_events', 'v_sales_latest', 'v_sales_14d',
-               'v_inventory_latest', 'v_inventory_by_event', 'v_data_freshness', 'stg_qtickets_sales_raw');
+               'v_inventory_latest', 'v_inventory_by_event', 'v_data_freshness', 'stg_qtickets_sales_raw',
+               'v_attendance_by_show');
 
 SELECT 'no duplicate tickets in v_sales_latest' AS check, count() = uniqExact(ticket_id) AS ok,
        concat(toString(count()), ' rows, ', toString(uniqExact(ticket_id)), ' distinct ticket ids') AS detail

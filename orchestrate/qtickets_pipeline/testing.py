@@ -11,8 +11,10 @@ import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
+
+from qtickets_sandbox.inventory import TICKET_TRUTH_FIELDS
+from qtickets_sandbox.testing import comparable_ticket, expected_tickets
 
 from . import meltano_cli
 from .settings import load_settings
@@ -86,6 +88,11 @@ class Pipeline:
         with connect(self.settings(url)) as client:  # closed again before the next CLI run
             return query_rows(client, sql)[1]
 
+    def query_dicts(self, sql: str) -> list[dict]:
+        with connect(self.settings()) as client:
+            names, rows = query_rows(client, sql)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     def bookmark(self) -> str | None:
         db = sqlite3.connect(self.work / "meltano.db")
         try:
@@ -109,29 +116,30 @@ def utc(value: str | datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-SALES_COLUMNS = "ticket_id, status, price, order_id, event_id, show_id, payed_at"
+SALES_COLUMNS = ", ".join(TICKET_TRUTH_FIELDS)  # every field of the truth, all of them columns of the view
 INVENTORY_COLUMNS = "show_id, zone_id, capacity, free, sold, held, disabled"
 
 
 def expected_sales(truth: dict) -> dict[int, tuple]:
-    """ticket_id → the v_sales_latest row the sandbox truth implies."""
-    return {
-        t["ticket_id"]: (
-            t["status"],
-            Decimal(str(t["price"])).quantize(Decimal("0.01")),
-            t["order_id"],
-            t["event_id"],
-            t["show_id"],
-            utc(t["payed_at"]),
-        )
-        for t in truth["tickets"]
-    }
+    """ticket_id → the v_sales_latest row the sandbox truth implies (every field, comparable form)."""
+    return expected_tickets(truth)
 
 
 def actual_sales(pipe: Pipeline) -> tuple[dict[int, tuple], int]:
-    """ticket_id → v_sales_latest row, and the number of rows (more than ids means duplicates)."""
-    rows = pipe.query(f"SELECT {SALES_COLUMNS} FROM zakaz.v_sales_latest")
-    return {r[0]: (r[1], r[2], r[3], r[4], r[5], utc(r[6])) for r in rows}, len(rows)
+    """ticket_id → v_sales_latest row (comparable form), and the row count (more than ids: duplicates)."""
+    result = pipe.query_dicts(f"SELECT {SALES_COLUMNS} FROM zakaz.v_sales_latest")
+    return {r["ticket_id"]: comparable_ticket(r) for r in result}, len(result)
+
+
+def sales_differences(expected: dict[int, tuple], actual: dict[int, tuple]) -> dict[str, list]:
+    """What differs, field by field: lost / extra ticket ids and {field: [ticket ids]} for the rest."""
+    out: dict[str, list] = {"lost": sorted(expected.keys() - actual.keys()),
+                            "extra": sorted(actual.keys() - expected.keys())}
+    for ticket_id in expected.keys() & actual.keys():
+        for field, want, got in zip(TICKET_TRUTH_FIELDS, expected[ticket_id], actual[ticket_id], strict=True):
+            if want != got:
+                out.setdefault(field, []).append(ticket_id)
+    return {k: v for k, v in out.items() if v}
 
 
 def inventory_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
@@ -148,12 +156,38 @@ def inventory_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
 
 
 def assert_sales_exact(pipe: Pipeline, truth: dict) -> None:
+    """Every paid ticket of the truth is in v_sales_latest once, equal in every field."""
     expected = expected_sales(truth)
     actual, row_count = actual_sales(pipe)
     assert row_count == len(actual), "duplicate ticket ids in v_sales_latest"
-    assert set(actual) == set(expected)
+    assert sales_differences(expected, actual) == {}
+    status = TICKET_TRUTH_FIELDS.index("status")
+    assert {t[status] for t in expected.values()} >= {"sold", "refunded"}
+
+
+def expected_attendance(truth: dict) -> dict[tuple[int, str], tuple[int, int]]:
+    """(show_id, zone_id) → (tickets sold, checked in) from the truth."""
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for t in truth["tickets"]:
+        if t["status"] == "sold":
+            sold, checked = out.get((t["show_id"], t["zone_id"]), (0, 0))
+            out[(t["show_id"], t["zone_id"])] = (sold + 1, checked + (t["checked_at"] is not None))
+    return out
+
+
+def attendance_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
+    """(view, truth): (show_id, zone_id) → (tickets sold, checked in); the view's derived columns checked."""
+    rows = pipe.query("SELECT show_id, zone_id, tickets_sold, checked_in, not_checked_in, checked_in_share "
+                      "FROM zakaz.v_attendance_by_show")
+    for _show, _zone, sold, checked, not_checked, share in rows:
+        assert not_checked == sold - checked and abs(share - checked / sold) < 1e-9
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}, expected_attendance(truth)
+
+
+def assert_attendance_exact(pipe: Pipeline, truth: dict) -> None:
+    actual, expected = attendance_pair(pipe, truth)
     assert actual == expected
-    assert {s for s, *_ in expected.values()} >= {"sold", "refunded"}
+    assert any(checked for _, checked in expected.values()), "no scanned ticket: attendance proves nothing"
 
 
 def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:

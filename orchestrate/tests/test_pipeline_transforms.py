@@ -121,6 +121,7 @@ def test_transforms_apply_twice(settings, staged):
         "v_inventory_latest",
         "v_inventory_by_event",
         "v_data_freshness",
+        "v_attendance_by_show",
     } <= names
 
 
@@ -179,6 +180,34 @@ def test_sales_latest_status_rules_and_dedup_by_version(settings, staged, versio
     ]
     raw = staged.query("SELECT count() FROM zakaz.stg_qtickets_sales_raw").result_rows[0][0]
     assert raw == 13  # no merge happened: the dedup is the view's doing
+
+
+def test_attendance_counts_the_latest_scan_state_of_sold_tickets(settings, staged, version, insert):
+    db = settings.database
+    seed_events(insert, staged, db, version)
+    staged.command("SYSTEM STOP MERGES zakaz.stg_qtickets_sales_raw")
+    scanned = NOW - timedelta(minutes=20)
+    insert(staged, db, "sales", [ticket(tid, version()) for tid in (201, 202, 203, 204, 205)]
+           + [ticket(206, version(), zone_id="BALCONY"), ticket(207, version(), show_id=12)])
+    # Scans arrive as later versions of the ticket (its order is unchanged).
+    insert(staged, db, "sales", [ticket(201, version(), checked_at=scanned, updated_at=scanned)])
+    insert(staged, db, "sales", [ticket(202, version(), checked_at=scanned, updated_at=scanned)])
+    insert(staged, db, "sales", [ticket(206, version(), zone_id="BALCONY", checked_at=scanned)])
+    insert(staged, db, "sales", [ticket(203, version(), refunded_at=NOW)])  # refunded: not sold any more
+    insert(staged, db, "sales", [ticket(204, version(), order_deleted_at=NOW)])  # cancelled
+    insert(staged, db, "sales", [ticket(208, version(), payed=False, payed_at=None)])  # never paid
+    transforms.apply_all(staged, settings)
+    _, rows = query_rows(
+        staged,
+        "SELECT show_id, zone_id, event_id, tickets_sold, checked_in, not_checked_in, "
+        "round(checked_in_share, 4), show_start_at FROM zakaz.v_attendance_by_show ORDER BY show_id, zone_id",
+    )
+    start_11, start_12 = ((NOW + timedelta(days=d)).replace(tzinfo=None) for d in (3, 9))
+    assert rows == [
+        (11, "BALCONY", 1, 1, 1, 0, 1.0, start_11),
+        (11, "PARTERRE", 1, 3, 2, 1, 0.6667, start_11),
+        (12, "PARTERRE", 1, 1, 0, 1, 0.0, start_12),
+    ]
 
 
 def test_dim_events_latest_version_and_show_range(settings, staged, version, insert):

@@ -55,6 +55,30 @@ _WRITES = [
 ]
 
 
+@dataclass(frozen=True)
+class Quirks:
+    """How fault rules bend the reading of one request's list options."""
+
+    ignore_filters: bool = False  # `where` and `orderBy` are dropped (the unverified-production risk)
+    dotted: str | None = None  # conditions on nested columns: "ignore" (dropped), "reject" (503), "empty"
+
+    def apply(self, options: dict) -> dict:
+        if self.ignore_filters:
+            options = {k: v for k, v in options.items() if k not in ("where", "orderBy")}
+        where = options.get("where")
+        if self.dotted is None or not isinstance(where, list):
+            return options
+        dotted = [c for c in where if isinstance(c, dict) and "." in str(c.get("column", ""))]
+        if not dotted:
+            return options
+        if self.dotted == "reject":
+            raise BadQuery("conditions on nested columns are not supported")
+        kept = [c for c in where if c not in dotted]
+        if self.dotted == "empty":
+            kept.append({"column": "id", "operator": "in", "value": []})  # matches nothing
+        return {**options, "where": kept}
+
+
 @dataclass
 class Response:
     status: int
@@ -85,7 +109,7 @@ class Api:
 
     # ---- entry point -------------------------------------------------------------------------------
     def handle(
-        self, method: str, path: str, query: str, headers, body: bytes, ignore_filters: bool
+        self, method: str, path: str, query: str, headers, body: bytes, quirks: Quirks = Quirks()
     ) -> Response:
         if path.startswith(PARTNERS_PREFIX + "/"):
             return json_response(200, wire.PARTNERS_WRONG_AUTH)
@@ -105,9 +129,7 @@ class Api:
         if route.rstrip("/") == "/orders" and "where" in parse_qs(query, keep_blank_values=True):
             return json_response(503, wire.UNKNOWN_ERROR_QUERY)
         try:
-            options = parse_body(body)
-            if ignore_filters:
-                options = {k: v for k, v in options.items() if k not in ("where", "orderBy")}
+            options = quirks.apply(parse_body(body))
             with self.state.lock:
                 return handler(options)
         except BadQuery:

@@ -33,6 +33,7 @@ CONTROL = [
     "GET /_sandbox/truth",
     "GET|DELETE /_sandbox/requests",
     "GET|POST|DELETE /_sandbox/faults",
+    'GET|POST /_sandbox/semantics {"refund_bumps_order": false}',
 ]
 
 
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--events", type=_positive, default=12 if name == "serve" else 8)
         p.add_argument("--token", default=DEFAULT_TOKEN)
         p.add_argument("--start-date", default=None, help="YYYY-MM-DD; the clock starts at 12:00 Moscow time")
+        p.add_argument("--refund-bumps-order", choices=("true", "false"), default="true",
+                       help="whether a refund changes the order's updated_at (production: unknown)")
     return parser
 
 
@@ -70,7 +73,8 @@ def _build(args) -> Sandbox:
         raise SystemExit(f"qtickets-sandbox: {exc}") from exc
     if args.events < 1:
         raise SystemExit("qtickets-sandbox: --events must be at least 1")
-    return Sandbox(args.seed, now, args.orders, args.events, args.token)
+    semantics = {"refund_bumps_order": args.refund_bumps_order == "true"}
+    return Sandbox(args.seed, now, args.orders, args.events, args.token, semantics)
 
 
 def serve(args) -> int:

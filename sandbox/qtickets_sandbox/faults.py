@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-KINDS = {"status", "delay", "drop", "truncate", "ignore_filters", "page_drift"}
+KINDS = {"status", "delay", "drop", "truncate", "ignore_filters", "dotted_filters", "page_drift"}
+# How a `dotted_filters` fault treats `where` conditions on nested columns (`baskets.updated_at`): the
+# production behaviour of those is unproven, so a client must survive each of these.
+DOTTED_MODES = {"ignore", "reject", "empty"}
 
 
 class BadRule(ValueError):
@@ -22,6 +25,7 @@ class Rule:
     retry_after: float | None = None
     seconds: float = 0.0
     orders: int = 1
+    mode: str = "ignore"
     seen: int = 0
     hits: int = 0
     extra: dict = field(default_factory=dict)
@@ -41,6 +45,8 @@ class Rule:
             out["seconds"] = self.seconds
         elif self.fault == "page_drift":
             out["orders"] = self.orders
+        elif self.fault == "dotted_filters":
+            out["mode"] = self.mode
         return out
 
 
@@ -61,6 +67,9 @@ def parse_rule(raw) -> Rule:
         raise BadRule(f"fault rule 'match' must be a path prefix starting with '/', got {match!r}")
     if kind not in KINDS:
         raise BadRule(f"fault rule 'fault' must be one of {sorted(KINDS)}, got {kind!r}")
+    mode = raw.get("mode", "ignore")
+    if kind == "dotted_filters" and mode not in DOTTED_MODES:
+        raise BadRule(f"fault rule field 'mode' must be one of {sorted(DOTTED_MODES)}, got {mode!r}")
     status = _number(raw, "status", 503, int, 100)
     if status > 599:
         raise BadRule(f"fault rule field 'status' must be an HTTP status, got {status!r}")
@@ -73,6 +82,7 @@ def parse_rule(raw) -> Rule:
         retry_after=_number(raw, "retry_after", None),
         seconds=_number(raw, "seconds", 0.0),
         orders=_number(raw, "orders", 1, int),
+        mode=mode,
     )
 
 

@@ -151,25 +151,41 @@ def barcodes(state: State, show_id: int) -> list[dict]:
     return out
 
 
+TICKET_TRUTH_FIELDS = (
+    "ticket_id", "order_id", "event_id", "show_id", "zone_id", "seat_id", "status", "price", "original_price",
+    "discount_value", "refunded_amount", "refunded_at", "checked_at", "payed_at", "order_updated_at",
+    "updated_at", "order_deleted_at", "deleted_at",
+)
+
+
+def ticket_truth(order: dict, basket: dict) -> dict:
+    """One paid ticket as the warehouse must show it: every field the views expose, as the API writes it."""
+    return {
+        "ticket_id": basket["id"],
+        "order_id": order["id"],
+        "event_id": order["event_id"],
+        "show_id": basket["show_id"],
+        "zone_id": zone_of(basket["seat_id"]),
+        "seat_id": basket["seat_id"],
+        "status": ticket_status(order, basket),
+        "price": basket["price"],
+        "original_price": basket["original_price"],
+        "discount_value": basket["discount_value"],
+        "refunded_amount": basket["refunded_amount"],
+        "refunded_at": basket["refunded_at"],
+        "checked_at": basket["checked_at"],
+        "payed_at": order["payed_at"],
+        "order_updated_at": order["updated_at"],
+        "updated_at": basket["updated_at"],
+        "order_deleted_at": order["deleted_at"],
+        "deleted_at": basket["deleted_at"],
+    }
+
+
 def truth(state: State) -> dict:
     from .timefmt import fmt
 
-    tickets = []
-    for order in state.orders.values():
-        if not order["payed"]:
-            continue
-        for b in order["baskets"]:
-            tickets.append(
-                {
-                    "ticket_id": b["id"],
-                    "order_id": order["id"],
-                    "event_id": order["event_id"],
-                    "show_id": b["show_id"],
-                    "status": ticket_status(order, b),
-                    "price": b["price"],
-                    "payed_at": order["payed_at"],
-                }
-            )
+    tickets = [ticket_truth(o, b) for o in state.orders.values() if o["payed"] for b in o["baskets"]]
     inventory = []
     for show_id, (show, event) in sorted(state.shows.items()):
         if show["deleted_at"]:
@@ -208,5 +224,10 @@ def truth(state: State) -> dict:
         }
         for e in sorted(state.events.values(), key=lambda e: e["id"])
     ]
+    shows = [
+        {k: show[k] for k in ("id", "start_date", "finish_date", "deleted_at")} | {"event_id": event["id"]}
+        for show, event in (state.shows[i] for i in sorted(state.shows))
+    ]
     tickets.sort(key=lambda t: t["ticket_id"])
-    return {"now": fmt(state.now), "tickets": tickets, "inventory": inventory, "events": events}
+    return {"now": fmt(state.now), "tickets": tickets, "inventory": inventory, "events": events,
+            "shows": shows, "semantics": dict(state.semantics)}

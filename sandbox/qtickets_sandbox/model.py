@@ -19,6 +19,26 @@ from .wire import dumps
 
 UNIQID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789"
 DETAIL_INTEGRATIONS = {"roistat": {"roistat_visit": None}}
+# What production leaves open (qtickets-api.md §17), switchable through /_sandbox/semantics.
+DEFAULT_SEMANTICS = {"refund_bumps_order": True}
+
+
+class BadSemantics(ValueError):
+    pass
+
+
+def parse_semantics(raw, current: dict | None = None) -> dict:
+    """`current` updated with the known boolean switches of `raw`; anything else is rejected."""
+    if not isinstance(raw, dict):
+        raise BadSemantics(f"semantics must be an object like {DEFAULT_SEMANTICS}, got {raw!r}")
+    out = dict(current or DEFAULT_SEMANTICS)
+    for key, value in raw.items():
+        if key not in DEFAULT_SEMANTICS:
+            raise BadSemantics(f"unknown semantics switch {key!r}; known: {sorted(DEFAULT_SEMANTICS)}")
+        if not isinstance(value, bool):
+            raise BadSemantics(f"semantics switch {key!r} must be true or false, got {value!r}")
+        out[key] = value
+    return out
 
 
 class FastRandom(random.Random):
@@ -34,9 +54,12 @@ class FastRandom(random.Random):
 
 
 class State:
-    def __init__(self, seed: int, now: datetime):
+    def __init__(self, seed: int, now: datetime, semantics: dict | None = None):
         self.seed = seed
+        self.semantics = parse_semantics(semantics or {})
         self.rng = FastRandom(seed)
+        # Ticket edits draw from their own stream, so adding them left every seed's history as it was.
+        self.edit_rng = FastRandom(seed * 7919 + 1)
         self.ids = Ids(self.rng)
         self.now = now
         self.lock = threading.RLock()
@@ -334,7 +357,8 @@ class State:
             )
             self._release(b["show_id"], b["seat_id"])
         if live:
-            order["updated_at"] = stamp
+            if self.semantics["refund_bumps_order"]:
+                order["updated_at"] = stamp
             self.changed(order)
         return len(live)
 
@@ -345,6 +369,17 @@ class State:
         b["checked_at"] = fmt(t)
         b["updated_at"] = fmt(t + timedelta(seconds=self.rng.randint(0, 3)))
         # Scans do not bump the order's updated_at (as captured).
+        self.changed(order)
+        return True
+
+    def edit_ticket(self, order: dict, basket_index: int, t: datetime) -> bool:
+        """A cabinet edit of one ticket (the holder's name, PUT /baskets/{id}): the basket changes, the order
+        does not — like a scan, a change only a ticket-level read can see."""
+        b = order["baskets"][basket_index]
+        if not order["payed"] or order["deleted_at"] or b["refunded_at"]:
+            return False
+        b["client_name"] = self.edit_rng.choice(catalog.FIRST_NAMES)
+        b["updated_at"] = fmt(t)
         self.changed(order)
         return True
 

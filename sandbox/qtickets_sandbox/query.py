@@ -8,6 +8,7 @@ API's catch-all); pages past the end are empty; ties in `orderBy` fall back to a
 from __future__ import annotations
 
 import json
+import operator
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
@@ -118,8 +119,10 @@ def compile_where(where, columns: set[str] | None) -> Callable[[dict], bool]:
             raise BadQuery(f"unknown where operator {op!r}")
         if columns is not None and column.split(".")[0] not in columns:
             raise BadQuery(f"unknown column {column!r}")
-        tests.append(_condition(column, op, cond.get("value")))
-    return lambda row: all(test(row) for test in tests)
+        tests.append(("." in column, _condition(column, op, cond.get("value"))))
+    # AND is order-free: plain columns first, so the costlier nested conditions see fewer rows.
+    ordered = [test for _, test in sorted(tests, key=lambda pair: pair[0])]
+    return lambda row: all(test(row) for test in ordered)
 
 
 def _prepare(value):
@@ -132,9 +135,43 @@ def _prepare(value):
     return _norm(value)
 
 
+_STRING_OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le,
+               ">=": operator.ge}
+
+
+def _nested_string_test(column: str, op: str, value: str) -> Callable[[dict], bool]:
+    """`list.leaf <op> 'text'` (e.g. `baskets.updated_at >= …`) without building value lists: the same
+    answer as the generic path (string leaves compare directly, anything else goes through `_compare`)."""
+    head, leaf = column.split(".", 1)
+    compare = _STRING_OPS[op]
+
+    def test(row) -> bool:
+        items = row.get(head)
+        if not isinstance(items, list):
+            return any(_compare(op, _norm(v), value) for v in [get_path(row, column)])
+        for item in items:
+            got = item.get(leaf) if isinstance(item, dict) else None
+            if (compare(got, value) if got.__class__ is str else _compare(op, _norm(got), value)):
+                return True
+        return False
+
+    return test
+
+
 def _condition(column: str, op: str, value) -> Callable[[dict], bool]:
     value = [_prepare(v) for v in value] if isinstance(value, list) else _prepare(value)
     many = "." in column
+    if op in _STRING_OPS and isinstance(value, str):
+        if not many:
+            compare = _STRING_OPS[op]
+
+            def plain(row) -> bool:
+                got = row.get(column)
+                return compare(got, value) if got.__class__ is str else _compare(op, _norm(got), value)
+
+            return plain
+        if column.count(".") == 1:
+            return _nested_string_test(column, op, value)
 
     def values(row):
         if not many:

@@ -8,13 +8,16 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from . import inventory, wire
-from .api import API_PREFIX, Api, Response, json_response
+from .api import API_PREFIX, Api, Quirks, Response, json_response
 from .faults import BadRule, FaultBook
+from .model import BadSemantics, parse_semantics
 from .simulate import Simulation
 
 CONTROL_PREFIX = "/_sandbox/"
@@ -30,12 +33,14 @@ _INJECTED = {
 class Sandbox:
     """One synthetic organiser: simulation + API + faults + request log (shared by all handler threads)."""
 
-    def __init__(self, seed: int, now: datetime, orders: int, events: int, token: str):
+    def __init__(
+        self, seed: int, now: datetime, orders: int, events: int, token: str, semantics: dict | None = None
+    ):
         # Millions of long-lived, acyclic objects make GC passes slow: pause it while building, then
         # exempt what was built from collection.
         gc.disable()
         try:
-            self.sim = Simulation(seed, now, orders, events)
+            self.sim = Simulation(seed, now, orders, events, semantics)
         finally:
             gc.enable()
             gc.freeze()
@@ -78,6 +83,14 @@ class Sandbox:
             if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes < 0:
                 return _control_error(f'advance needs {{"minutes": M}} with M >= 0, got {minutes!r}')
             return json_response(200, self.sim.advance(minutes))
+        if name == "semantics":
+            if method == "POST":
+                try:
+                    with self.state.lock:
+                        self.state.semantics = parse_semantics(payload, self.state.semantics)
+                except BadSemantics as exc:
+                    return _control_error(str(exc))
+            return json_response(200, dict(self.state.semantics))
         if name == "requests":
             if method == "DELETE":
                 self.clear_requests()
@@ -106,6 +119,10 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "nginx/1.14.1"
 
+    def date_time_string(self, timestamp=None) -> str:
+        # `Date` is the server's clock, as in production: here the simulated one (it moves on advance).
+        return formatdate(self.sandbox.state.now.timestamp(), usegmt=True)
+
     def log_message(self, format, *args) -> None:  # keep stdout quiet; the request log is the record
         pass
 
@@ -126,12 +143,14 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL_PREFIX):
             self._send(sb.control(method, path, body), method)
             return
-        fault_name, terminal, ignore = None, None, False
+        fault_name, terminal, quirks = None, None, Quirks()
         for rule in sb.faults.hit(path):
             if rule.fault == "delay":
                 time.sleep(rule.seconds)
             elif rule.fault == "ignore_filters":
-                ignore = True
+                quirks = replace(quirks, ignore_filters=True)
+            elif rule.fault == "dotted_filters":
+                quirks = replace(quirks, dotted=rule.mode)
             elif rule.fault == "page_drift":
                 sb.sim.drift(rule.orders)
             elif terminal is None:
@@ -144,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         if terminal is not None and terminal.fault == "status":
             response = self._injected_status(terminal)
         else:
-            response = sb.api.handle(method, path, query, self.headers, body, ignore)
+            response = sb.api.handle(method, path, query, self.headers, body, quirks)
         if terminal is not None and terminal.fault == "truncate":
             response.body = response.body[: len(response.body) // 2]
         sb.record(method, path, query, body, response.status, fault_name)

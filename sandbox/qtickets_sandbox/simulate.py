@@ -20,8 +20,8 @@ HISTORY_DAYS = 28
 
 
 class Simulation:
-    def __init__(self, seed: int, now: datetime, orders: int, events: int):
-        self.state = State(seed, now)
+    def __init__(self, seed: int, now: datetime, orders: int, events: int, semantics: dict | None = None):
+        self.state = State(seed, now, semantics)
         self.rng = self.state.rng
         self.queue: list[tuple[datetime, int, str, tuple]] = []
         self._seq = 0
@@ -100,6 +100,8 @@ class Simulation:
                 "cancelled",
                 "refunded",
                 "scanned",
+                "ticket_edits",
+                "late_refunds",
                 "batch_updated",
                 "event_edits",
                 "events_deleted",
@@ -140,6 +142,15 @@ class Simulation:
                 when = start - timedelta(minutes=rng.uniform(0, 40))
             if when > t and rng.random() < 0.6:
                 self.push(when, "scan", (order_id, i))
+            edit_rng = st.edit_rng
+            if edit_rng.random() < 0.05 and start - t > timedelta(hours=1):
+                self.push(t + (start - t) * edit_rng.random(), "ticket_edit", (order_id, i))
+        if st.edit_rng.random() < 0.05:
+            # A refund days after the event is over (a complaint, a settlement): a change to a ticket whose
+            # show is no longer live. Drawn from the edit stream, like ticket edits.
+            event = st.shows[order["baskets"][0]["show_id"]][1]
+            over = max(st.show_times[show["id"]][3] for show in event["shows"])
+            self.push(over + timedelta(days=st.edit_rng.uniform(1.5, 10)), "late_refund", (order_id,))
         show_start = min(st.show_times[b["show_id"]][2] for b in order["baskets"])
         if rng.random() < 0.08 and show_start - t > timedelta(hours=2):
             gap = (show_start - t).total_seconds() - 3600
@@ -163,6 +174,15 @@ class Simulation:
     def _on_scan(self, t, counts, order_id, index) -> None:
         if self.state.scan(self.state.orders[order_id], index, t):
             counts["scanned"] += 1
+
+    def _on_late_refund(self, t, counts, order_id) -> None:
+        if self.state.refund(self.state.orders[order_id], t, whole=False):
+            counts["refunded"] += 1
+            counts["late_refunds"] += 1
+
+    def _on_ticket_edit(self, t, counts, order_id, index) -> None:
+        if self.state.edit_ticket(self.state.orders[order_id], index, t):
+            counts["ticket_edits"] += 1
 
     def _on_batch(self, t, counts) -> None:
         if self.state.batch_touch(t):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from .clock import start_time
+from .inventory import TICKET_TRUTH_FIELDS
 from .server import Sandbox, base_url, make_server
 
 
@@ -22,9 +24,10 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         now: datetime | None = None,
+        semantics: dict | None = None,
     ):
         self.token = token
-        self.sandbox = Sandbox(seed, now or start_time(start_date), orders, events, token)
+        self.sandbox = Sandbox(seed, now or start_time(start_date), orders, events, token, semantics)
         self._server = make_server(self.sandbox, host, port)
         self.base_url = base_url(self._server)
         self.root_url = self.base_url.rsplit("/api/rest/v1", 1)[0]
@@ -70,6 +73,12 @@ class SandboxServer:
     def advance(self, minutes: float) -> dict:
         return self._call("POST", "advance", {"minutes": minutes})
 
+    def semantics(self) -> dict:
+        return self._call("GET", "semantics")
+
+    def set_semantics(self, **switches: bool) -> dict:
+        return self._call("POST", "semantics", switches)
+
     def set_faults(self, rules: list[dict]) -> dict:
         return self._call("POST", "faults", {"rules": rules})
 
@@ -84,3 +93,33 @@ class SandboxServer:
 
     def clear_requests(self) -> None:
         self._call("DELETE", "requests")
+
+
+# ---- comparing a warehouse (or a tap's records) with the truth, field for field ----------------------
+MONEY_FIELDS = ("price", "original_price", "discount_value", "refunded_amount")
+TIME_FIELDS = ("refunded_at", "checked_at", "payed_at", "order_updated_at", "updated_at", "order_deleted_at",
+               "deleted_at")
+_CENT = Decimal("0.01")
+
+
+def _money(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(_CENT)
+
+
+def _instant(value) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def comparable_ticket(row: dict, fields: tuple[str, ...] = TICKET_TRUTH_FIELDS) -> tuple:
+    """`fields` of a ticket (truth, view row or sale record) in one form: money as Decimal with 2 places,
+    date-times as aware UTC datetimes (naive ones are UTC, as clickhouse-connect returns them)."""
+    return tuple(_money(row.get(f)) if f in MONEY_FIELDS else _instant(row.get(f)) if f in TIME_FIELDS
+                 else row.get(f) for f in fields)
+
+
+def expected_tickets(truth: dict, fields: tuple[str, ...] = TICKET_TRUTH_FIELDS) -> dict[int, tuple]:
+    """ticket_id → `comparable_ticket` of every paid ticket in `/_sandbox/truth`."""
+    return {t["ticket_id"]: comparable_ticket(t, fields) for t in truth["tickets"]}

@@ -16,6 +16,7 @@ def _orders(api):
 
 
 def _expected_tickets(orders):
+    """The truth's tickets recomputed from what the API serves (independently of inventory.ticket_truth)."""
     tickets = []
     for o in orders:
         if not o["payed"]:
@@ -34,9 +35,20 @@ def _expected_tickets(orders):
                     "order_id": o["id"],
                     "event_id": o["event_id"],
                     "show_id": b["show_id"],
+                    "zone_id": b["seat_id"].rsplit("-", 1)[0],
+                    "seat_id": b["seat_id"],
                     "status": status,
                     "price": b["price"],
+                    "original_price": b["original_price"],
+                    "discount_value": b["discount_value"],
+                    "refunded_amount": b["refunded_amount"],
+                    "refunded_at": b["refunded_at"],
+                    "checked_at": b["checked_at"],
                     "payed_at": o["payed_at"],
+                    "order_updated_at": o["updated_at"],
+                    "updated_at": b["updated_at"],
+                    "order_deleted_at": o["deleted_at"],
+                    "deleted_at": b["deleted_at"],
                 }
             )
     return sorted(tickets, key=lambda t: t["ticket_id"])
@@ -104,7 +116,8 @@ def _check_consistency(api, truth):
 
 def test_truth_matches_orders_and_seat_counters(api, shared_sb):
     truth = shared_sb.truth()
-    assert list(truth) == ["now", "tickets", "inventory", "events"]
+    assert list(truth) == ["now", "tickets", "inventory", "events", "shows", "semantics"]
+    assert truth["semantics"] == {"refund_bumps_order": True}
     _check_consistency(api, truth)
     events = api.json("/events", {"per_page": 100})["data"]
     assert truth["events"] == [
@@ -117,6 +130,11 @@ def test_truth_matches_orders_and_seat_counters(api, shared_sb):
             "deleted_at": e["deleted_at"],
         }
         for e in events
+    ]
+    assert truth["shows"] == [
+        {"id": s["id"], "start_date": s["start_date"], "finish_date": s["finish_date"],
+         "deleted_at": s["deleted_at"], "event_id": e["id"]}
+        for e, s in sorted(((e, s) for e in events for s in e["shows"]), key=lambda pair: pair[1]["id"])
     ]
 
 

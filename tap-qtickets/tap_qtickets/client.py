@@ -20,10 +20,11 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
 from tap_qtickets.auth import QTicketsAuthenticator
-from tap_qtickets.errors import MethodNotAllowedError, QTicketsError
+from tap_qtickets.errors import MethodNotAllowedError, QTicketsError, RetriesExhaustedError
 from tap_qtickets.normalize import RecordNormalizer
 from tap_qtickets.pagination import QTicketsPaginator, envelope, paging_of
 from tap_qtickets.schemas import stream_schema, with_decimal_hints
+from tap_qtickets.shared import RunShared
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -56,6 +57,7 @@ class QTicketsStream(RESTStream[t.Any]):
     def __init__(self, tap: t.Any, **kwargs: t.Any) -> None:
         include_pii = bool(tap.config.get("include_pii", False))
         kwargs.setdefault("schema", stream_schema(self.name, include_pii=include_pii))
+        self.shared: RunShared = tap.shared
         super().__init__(tap, **kwargs)
         self._requests_session = GetOnlySession()
         self.pages_fetched = 0
@@ -106,6 +108,11 @@ class QTicketsStream(RESTStream[t.Any]):
     def page_size(self) -> int:
         return int(self.config.get("page_size", 100))
 
+    @property
+    def live_show_hours(self) -> float:
+        """A show is live until this many hours after it finished (seat snapshots, ticket re-reads)."""
+        return float(self.config.get("inventory_show_window", 24))
+
     def get_new_paginator(self) -> QTicketsPaginator | None:
         return QTicketsPaginator() if self.paginated else None
 
@@ -120,6 +127,7 @@ class QTicketsStream(RESTStream[t.Any]):
 
     def validate_response(self, response: requests.Response) -> None:
         """Classify an answer; also parses the body so a truncated JSON body is retried, not fatal."""
+        self.shared.clock.observe(response)
         status = response.status_code
         path = requests.utils.urlparse(response.url).path
         content_type = response.headers.get("Content-Type", "")
@@ -275,7 +283,7 @@ class QTicketsStream(RESTStream[t.Any]):
                 raise QTicketsError(msg) from None
             except (RetriableAPIError, requests.exceptions.RequestException, ConnectionError) as exc:
                 msg = f"{self.name}: giving up after {tries} attempts (max_retries): {_describe(exc)}"
-                raise QTicketsError(msg) from None
+                raise RetriesExhaustedError(msg) from None
 
         return call
 

@@ -11,3 +11,7 @@ class QTicketsError(FatalAPIError):
 
 class MethodNotAllowedError(QTicketsError):
     """Raised before any non-GET request leaves the process: QTickets POSTs create orders."""
+
+
+class RetriesExhaustedError(QTicketsError):
+    """Every attempt of a request failed with a retriable error (5xx, 429, timeout, dropped connection)."""

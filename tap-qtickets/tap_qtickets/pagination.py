@@ -80,3 +80,17 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetCursor]):
         # The new window starts with the rows of this page stamped `last`: skip the pages they fill.
         at_last = sum(1 for row in data if parse_api_datetime(row["updated_at"]) == last)
         return KeysetCursor(data[-1]["updated_at"], 1 + at_last // len(data))
+
+
+class IdKeysetPaginator(BaseAPIPaginator[int]):
+    """`id > last id of the previous page`, page 1 every time (0 = the first request, no id bound)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def has_more(self, response: requests.Response) -> bool:
+        return not page_is_last(response)
+
+    def get_next(self, response: requests.Response) -> int | None:
+        data = envelope(response).get("data") or []
+        return int(data[-1]["id"])

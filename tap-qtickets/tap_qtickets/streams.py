@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 from collections import defaultdict
 from http import HTTPStatus
 
 from tap_qtickets.client import QTicketsStream
-from tap_qtickets.normalize import parse_api_datetime
+from tap_qtickets.ticket_changes import has_live_show, show_is_live
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -35,9 +34,15 @@ class EventsStream(QTicketsStream):
         super().__init__(*args, **kwargs)
         self.current_event: dict | None = None
 
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        self.shared.live_events = set()
+        yield from super().get_records(context)
+
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         # Children (shows, inventory) read the raw nested shows of the event being processed.
         self.current_event = row
+        if has_live_show(row, self.shared.clock.now(), self.live_show_hours) and row.get("id") is not None:
+            self.shared.live_events.add(int(row["id"]))  # type: ignore[union-attr]
         city = row.get("city") if isinstance(row.get("city"), dict) else {}
         shows = row.get("shows") or []
         flat = {**row, "city_name": city.get("name"), "city_timezone": city.get("timezone"),
@@ -53,7 +58,7 @@ class _EventChild(QTicketsStream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
     def event_payload(self, context: Context | None) -> dict:
-        event = self._tap.streams["events"].current_event
+        event = t.cast("EventsStream", self.shared.streams["events"]).current_event
         if not context or event is None or event.get("id") != context.get("event_id"):
             return {}
         return event
@@ -84,14 +89,11 @@ class InventoryStream(_EventChild):
         return {"flat": True, "select": SEAT_FIELDS}
 
     def show_in_window(self, event: dict, show: dict) -> bool:
-        """Not deleted (nor its event) and not finished more than `inventory_show_window` hours ago."""
+        """Not deleted (nor its event) and live: not finished more than `inventory_show_window` hours ago
+        by the server's clock."""
         if event.get("deleted_at") or show.get("deleted_at"):
             return False
-        finish = show.get("finish_date")
-        if not finish:
-            return True
-        grace = dt.timedelta(hours=float(self.config.get("inventory_show_window", 24)))
-        return parse_api_datetime(finish) + grace >= dt.datetime.now(dt.UTC)
+        return show_is_live(show, self.shared.clock.now(), self.live_show_hours)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         event = self.event_payload(context)
@@ -129,7 +131,7 @@ class InventoryStream(_EventChild):
             zone["sold"] += payed
             zone["held"] += (int(seat.get("ordered_quantity") or 0) - payed
                              + int(seat.get("in_basket_quantity") or 0))
-        snapshot_at = self._tap.snapshot_at
+        snapshot_at = self.shared.snapshot_at
         for zone_id, agg in sorted(zones.items()):
             free = agg["capacity"] - agg["sold"] - agg["held"]
             yield {"show_id": show_id, "zone_id": zone_id, "snapshot_at": snapshot_at, "free": free, **agg}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import typing as t
 from urllib.parse import urlsplit
@@ -12,6 +11,7 @@ from singer_sdk import typing as th
 
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.orders import OrdersStream, SalesStream
+from tap_qtickets.shared import DEFAULT_START_DAYS, RunShared
 from tap_qtickets.streams import (
     ClientsStream,
     ColorThemesStream,
@@ -22,8 +22,6 @@ from tap_qtickets.streams import (
     ShowsStream,
 )
 from tap_qtickets.writer import BufferedMsgSpecWriter
-
-DEFAULT_START_DAYS = 30
 
 STREAM_TYPES = [EventsStream, ShowsStream, InventoryStream, OrdersStream, SalesStream, ClientsStream,
                 DiscountsStream, PromoCodesStream, ColorThemesStream]
@@ -47,14 +45,26 @@ class TapQTickets(Tap):
                                 "bookmark exists."),
         th.Property("end_date", th.DateTimeType,
                     description="Optional latest order `updated_at` to load (inclusive)."),
-        th.Property("lookback_minutes", th.IntegerType, default=3 * 24 * 60,
-                    description="Orders are re-read from `bookmark − lookback_minutes` to catch late "
-                                "or clock-skewed updates (default 3 days)."),
+        th.Property("lookback_minutes", th.IntegerType, default=120,
+                    description="Orders and tickets are re-read from their bookmark minus this many "
+                                "minutes, to catch late or clock-skewed updates (default 2 h)."),
+        th.Property("deep_lookback_minutes", th.IntegerType, default=3 * 24 * 60,
+                    description="The look-back of the deep pass (default 3 days)."),
+        th.Property("deep_pass_hours", th.IntegerType, default=23,
+                    description="A run makes a deep pass when the last one (kept in state, server clock) is "
+                                "this many hours old; with a 30-minute schedule every change reaches the "
+                                "warehouse within 24 h even when the nested filter is unavailable."),
+        th.Property("basket_filter", th.StringType, default="auto", allowed_values=["auto", "off"],
+                    description="Ticket changes that do not touch the order (scans, refunds): `auto` reads "
+                                "them with the self-checked nested filter `baskets.updated_at`, falling back "
+                                "to re-reading the orders of events with live shows; `off` always falls "
+                                "back."),
         th.Property("page_size", th.IntegerType, default=100,
                     description="Items requested per page (`per_page` in the JSON body)."),
         th.Property("inventory_show_window", th.IntegerType, default=24,
-                    description="Seat snapshots are taken for shows that are not deleted (nor their "
-                                "event) and finished less than this many hours ago (or not yet)."),
+                    description="A show is live until this many hours after it finishes: seat snapshots are "
+                                "taken of live shows that are not deleted (nor their event), and the ticket "
+                                "fallback re-reads the orders of events with a live show."),
         th.Property("request_timeout", th.NumberType, default=60,
                     description="Seconds to wait for a response before retrying."),
         th.Property("max_retries", th.IntegerType, default=5,
@@ -70,10 +80,8 @@ class TapQTickets(Tap):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.shared = RunShared()  # before the SDK builds the streams, which keep a reference
         super().__init__(*args, **kwargs)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        self.snapshot_at = now.isoformat()
-        self.default_start_date = now - dt.timedelta(days=DEFAULT_START_DAYS)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         errors = super()._validate_config(raise_errors=raise_errors)
@@ -86,7 +94,9 @@ class TapQTickets(Tap):
         return errors
 
     def discover_streams(self) -> list:
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        self.shared.streams = {stream.name: stream for stream in streams}
+        return streams
 
     def sync_all(self) -> None:
         try:

@@ -84,5 +84,14 @@ def latest_orders(result: dict) -> dict[int, str]:
     return latest
 
 
+def latest_changes(result: dict) -> dict[int, tuple[str, str]]:
+    """order id → (latest order updated_at, latest ticket updated_at) among the emitted orders and sales:
+    what a warehouse knows of each order (needs both streams selected)."""
+    tickets: dict[int, str] = {}
+    for sale in result["records"].get("sales", []):
+        tickets[sale["order_id"]] = max(tickets.get(sale["order_id"], ""), sale["updated_at"] or "")
+    return {i: (u, tickets.get(i, "")) for i, u in latest_orders(result).items()}
+
+
 def orders_bookmark(result: dict) -> str:
     return result["state"]["bookmarks"]["orders"]["replication_key_value"]

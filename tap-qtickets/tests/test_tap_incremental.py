@@ -6,7 +6,15 @@ import datetime as dt
 from collections import Counter
 
 from qtickets_sandbox.testing import SandboxServer
-from tapqt_helpers import TOKEN, latest_orders, orders_bookmark, run_tap, run_tap_partial, sandbox_config
+from tapqt_helpers import (
+    TOKEN,
+    latest_changes,
+    latest_orders,
+    orders_bookmark,
+    run_tap,
+    run_tap_partial,
+    sandbox_config,
+)
 
 ORDERS_ONLY = ("orders", "sales")
 # A fixed sandbox clock makes "what happens in the next 30 minutes" deterministic for the seed: with the
@@ -19,25 +27,28 @@ def test_second_run_returns_exactly_the_changed_orders():
     with SandboxServer(seed=21, orders=3000, events=5, token=TOKEN, **PINNED) as sb:
         config = sandbox_config(sb, lookback_minutes=0, page_size=200, **SINCE)
         first = run_tap({**config, "page_size": 500}, streams=ORDERS_ONLY)
-        before, bookmark = latest_orders(first), orders_bookmark(first)
+        before, bookmark = latest_changes(first), orders_bookmark(first)
         sb.advance(30)
-        reference = latest_orders(run_tap({**config, "page_size": 500}, streams=("orders",)))
+        reference = latest_changes(run_tap({**config, "page_size": 500}, streams=ORDERS_ONLY))
         second = run_tap(config, state=first["state"], streams=ORDERS_ONLY)
         with_lookback = run_tap({**config, "lookback_minutes": 90}, state=first["state"], streams=ORDERS_ONLY)
 
-    changed = {i for i, u in reference.items() if before.get(i) != u}
-    at_bookmark = {i for i, u in reference.items() if u == bookmark}  # `>=` re-reads the boundary
+    changed = {i for i, v in reference.items() if before.get(i) != v}  # the order or one of its tickets
+    at_bookmark = {i for i, v in reference.items() if v[0] == bookmark}  # `>=` re-reads the boundary
     assert changed, "the sandbox produced no changes in 30 minutes"
-    got = latest_orders(second)
+    got = latest_changes(second)
     assert got.keys() == changed | at_bookmark
     assert all(got[i] == reference[i] for i in got)
-    assert orders_bookmark(second) == max(reference.values())
+    assert orders_bookmark(second) == max(u for u, _ in reference.values())
     assert {s["order_id"] for s in second["records"]["sales"]} <= got.keys()
     assert len(second["records"]["orders"]) == len(got)  # no duplicates
     assert not any("partitions" in b for b in second["state"]["bookmarks"].values())  # no per-order state
 
     floor = (dt.datetime.fromisoformat(bookmark) - dt.timedelta(minutes=90)).isoformat()
-    assert latest_orders(with_lookback).keys() == {i for i, u in reference.items() if u >= floor}
+    tickets_floor = (dt.datetime.fromisoformat(first["state"]["bookmarks"]["orders"]["ticket_changes"][
+        "bookmark"]) - dt.timedelta(minutes=90)).isoformat()
+    assert latest_orders(with_lookback).keys() == {i for i, (u, ticket) in reference.items()
+                                                   if u >= floor or ticket >= tickets_floor}
     assert len(latest_orders(with_lookback)) > len(got)
 
 

@@ -22,9 +22,16 @@ def project(tmp_path_factory) -> Path:
     return install_project(tmp_path_factory.mktemp("reliability") / "project")
 
 
+@pytest.fixture(params=[True, False], ids=["refund-bumps-order", "refund-leaves-order"])
+def refund_bumps_order(request) -> bool:
+    """Production leaves open whether a refund bumps the order (qtickets-api.md §17): every scenario runs
+    in both worlds."""
+    return request.param
+
+
 @pytest.fixture
-def sandbox():
-    with SandboxServer(token=TOKEN, **SANDBOX) as sb:
+def sandbox(refund_bumps_order):
+    with SandboxServer(token=TOKEN, semantics={"refund_bumps_order": refund_bumps_order}, **SANDBOX) as sb:
         yield sb
 
 

@@ -1,0 +1,124 @@
+"""Ticket-level changes: what the orders stream must re-read because a ticket changed but its order did not.
+
+A scan changes the ticket (basket `checked_at`, `updated_at`) but not the order's `updated_at` (all 39
+scanned tickets in the production capture), and a refund may do the same (unknown, qtickets-api.md §17).
+The order pass (`updated_at` window) cannot see those, so every run adds a ticket pass:
+
+1. `where baskets.updated_at >= ticket bookmark − lookback` (a nested-column filter: the sandbox honours
+   it, production is unproven). It is self-checked twice: every returned order must hold such a basket,
+   and a probe asks for orders the order pass just saw with such a basket (`id in …`) and must get all of
+   them back. A failed check marks the filter unsupported for `RECHECK_AFTER`, and the run falls back to 2.
+2. Fallback: the orders of every event with a live show (not finished more than `inventory_show_window`
+   hours ago) — `where event_id in …` — and once per deep pass every order; either way only orders holding
+   a ticket changed since the ticket window start are emitted.
+
+A deep pass (due `deep_pass_hours` after the last one, judged by the server's clock and kept in state)
+widens both look-backs to `deep_lookback_minutes`. State lives in the orders bookmark under
+`STATE_KEY`, written only when the stream finishes, so a failed run changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import asdict, dataclass, field
+
+from tap_qtickets.normalize import parse_api_datetime, to_utc_iso
+
+STATE_KEY = "ticket_changes"
+VERIFIED, UNSUPPORTED = "verified", "unsupported"
+RECHECK_AFTER = dt.timedelta(hours=24)  # an unsupported nested filter is tried again after this
+PROBE_SAMPLES = 20
+
+
+def utc_text(value: dt.datetime) -> str:
+    """The form the tap emits date-times in (and compares bookmarks as): UTC ISO, whole seconds."""
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class TicketChangeState:
+    """What the ticket passes remember between runs (UTC ISO strings, server clock)."""
+
+    bookmark: str | None = None  # newest ticket `updated_at` among the orders emitted
+    deep_pass_at: str | None = None  # when the last deep pass ran
+    basket_filter: str | None = None  # VERIFIED / UNSUPPORTED: the last self-check of the nested filter
+    basket_filter_checked_at: str | None = None
+
+    @classmethod
+    def load(cls, raw: t.Any) -> TicketChangeState:
+        if not isinstance(raw, dict):
+            return cls()
+        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if isinstance(raw.get(k), str)})
+
+    def dump(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def record_filter_check(self, outcome: str, now: dt.datetime) -> None:
+        self.basket_filter, self.basket_filter_checked_at = outcome, utc_text(now)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """This run's ticket passes."""
+
+    now: dt.datetime
+    deep: bool
+    lookback: dt.timedelta  # applied to both bookmarks (orders and tickets)
+    ticket_since: dt.datetime  # tickets changed at or after this are read
+    try_basket_filter: bool
+
+
+def make_plan(
+    saved: TicketChangeState, now: dt.datetime, config: t.Mapping[str, t.Any], first_start: dt.datetime
+) -> Plan:
+    """`first_start` is where the order window starts without a bookmark (start_date or its default)."""
+    last_deep = parse_api_datetime(saved.deep_pass_at) if saved.deep_pass_at else None
+    deep = last_deep is None or now - last_deep >= dt.timedelta(hours=float(config["deep_pass_hours"]))
+    minutes = config["deep_lookback_minutes"] if deep else config["lookback_minutes"]
+    lookback = dt.timedelta(minutes=int(minutes))
+    since = parse_api_datetime(saved.bookmark) - lookback if saved.bookmark else first_start
+    checked = parse_api_datetime(saved.basket_filter_checked_at) if saved.basket_filter_checked_at else None
+    recently_unsupported = (saved.basket_filter == UNSUPPORTED and checked is not None
+                            and now - checked < RECHECK_AFTER)
+    try_filter = config.get("basket_filter", "auto") == "auto" and not recently_unsupported
+    return Plan(now=now, deep=deep, lookback=lookback, ticket_since=since, try_basket_filter=try_filter)
+
+
+def newest_ticket_change(order: dict) -> str | None:
+    """The latest basket `updated_at` of an order, as UTC text (comparable as strings)."""
+    stamps = [to_utc_iso(b.get("updated_at")) for b in order.get("baskets") or () if b.get("updated_at")]
+    return max((s for s in stamps if s), default=None)
+
+
+@dataclass
+class TicketTracker:
+    """Watches every order the stream emits: the newest ticket change, and probe samples."""
+
+    since: str  # utc_text of the ticket window start
+    newest: str | None = None
+    samples: list[int] = field(default_factory=list)
+
+    def changed(self, order: dict) -> bool:
+        newest = newest_ticket_change(order)
+        return newest is not None and newest >= self.since
+
+    def see(self, order: dict, *, sample: bool = False) -> None:
+        newest = newest_ticket_change(order)
+        if newest is None:
+            return
+        if self.newest is None or newest > self.newest:
+            self.newest = newest
+        if sample and newest >= self.since and len(self.samples) < PROBE_SAMPLES:
+            self.samples.append(int(order["id"]))
+
+
+def has_live_show(event: dict, now: dt.datetime, grace_hours: float) -> bool:
+    """A show not finished more than `grace_hours` ago (deleted events count: their tickets can still be
+    refunded)."""
+    return any(show_is_live(show, now, grace_hours) for show in event.get("shows") or ())
+
+
+def show_is_live(show: dict, now: dt.datetime, grace_hours: float) -> bool:
+    finish = show.get("finish_date")
+    return not finish or parse_api_datetime(finish) + dt.timedelta(hours=grace_hours) >= now
