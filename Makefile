@@ -1,4 +1,5 @@
 # Quickstart targets: `make demo` and `make test`. Each sets itself up (venv, installs) and is idempotent.
+# `make check` is the quick loop (lint + unit + fast integration tests); `make test` runs everything, as CI.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,11 +8,12 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 PACKAGES := sandbox tap-qtickets target-clickhouse orchestrate
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+TYPED := sandbox/qtickets_sandbox tap-qtickets/tap_qtickets target-clickhouse/target_clickhouse orchestrate/qtickets_pipeline
 
 export MELTANO_CLI_DISABLE_VERSION_CHECK := 1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test check typecheck lint bench clean
 
 install: $(STAMP)
 
@@ -27,12 +29,21 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 
 test: install lint
 	$(BIN)/pytest
+
+# Test tiers are pytest markers (pyproject.toml); `slow` integration tests and every e2e test wait for `make test`.
+check: install lint
+	$(BIN)/pytest -q -m "unit or (integration and not slow)"
+
+# mypy (config in pyproject.toml) over every package; part of `lint`.
+typecheck: install
+	$(BIN)/mypy $(TYPED)
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .meltano data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .meltano data .pytest_cache .ruff_cache .mypy_cache

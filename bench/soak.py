@@ -25,8 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from qtickets_pipeline.testing import (  # noqa: E402
+from pipeline_testing import (  # noqa: E402
     actual_sales,
     attendance_pair,
     expected_sales,

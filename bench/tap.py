@@ -152,7 +152,7 @@ def incremental_requests(orders: int, page_size: int) -> dict:
         first = run_tap(workdir, config_for(base_url, page_size))  # full load: provides the bookmark
         changes, minutes = advance_until_changes(base_url, 50)
         counts = {"changes": changes, "minutes": minutes}
-        for label, lookback in (("lookback_0", 0), ("lookback_default_3d", None)):
+        for label, lookback in (("lookback_0", 0), ("lookback_default", None)):
             control(base_url, "DELETE", "requests")
             extra = {} if lookback is None else {"lookback_minutes": lookback}
             run = run_tap(workdir, config_for(base_url, page_size, **extra), state=first["state"])
@@ -209,9 +209,9 @@ def main() -> None:
         counts = incremental_requests(size, args.page_size)
         print(f"INCREMENTAL ({size} orders, {counts['changes']} changes in {counts['minutes']:.0f} sandbox "
               f"minutes): lookback 0 → {counts['lookback_0']['requests']} requests "
-              f"({counts['lookback_0']['records']} records); default 3-day lookback → "
-              f"{counts['lookback_default_3d']['requests']} requests "
-              f"({counts['lookback_default_3d']['records']} records)")
+              f"({counts['lookback_0']['records']} records); default look-back (2 h) → "
+              f"{counts['lookback_default']['requests']} requests "
+              f"({counts['lookback_default']['records']} records)")
 
 
 if __name__ == "__main__":

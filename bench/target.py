@@ -25,7 +25,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from target_clickhouse.connection import open_client
+from target_clickhouse import DEFAULT_DATABASE, ClickHouseConnector, table_name
 
 STREAM = "sales"
 KEY = ["id"]
@@ -188,9 +188,9 @@ def _cpu() -> float:
 
 def direct_insert(directory: Path, records: int, batch_size_rows: int) -> tuple[float, float]:
     rows = python_rows(records)
-    client = open_client(f"chdb://{directory}", database="bench")
-    try:
-        columns = ", ".join(f"`{name}` {ctype}" for name, ctype in COLUMN_TYPES.items())
+    with ClickHouseConnector.from_url(f"chdb://{directory}", database="bench") as connector:
+        client = connector.client
+        columns = ", ".join(f"{connector.quote(name)} {ctype}" for name, ctype in COLUMN_TYPES.items())
         client.command(f"CREATE TABLE direct ({columns}) ENGINE = ReplacingMergeTree ORDER BY id")
         names, types = list(COLUMN_TYPES), list(COLUMN_TYPES.values())
         started, cpu_started = time.perf_counter(), _cpu()
@@ -200,18 +200,14 @@ def direct_insert(directory: Path, records: int, batch_size_rows: int) -> tuple[
         elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_started
         assert client.command("SELECT count() FROM direct") == records
         return elapsed, cpu
-    finally:
-        client.close()
 
 
 def count_loaded(directory: Path) -> tuple[int, int]:
-    client = open_client(f"chdb://{directory}", database="zakaz")
-    try:
-        total = client.command("SELECT count() FROM stg_qtickets_sales_raw")
-        final = client.command("SELECT count() FROM stg_qtickets_sales_raw FINAL")
+    with ClickHouseConnector.from_url(f"chdb://{directory}", database=DEFAULT_DATABASE) as connector:
+        table = connector.full_table_name(table_name(STREAM))
+        total = connector.client.command(f"SELECT count() FROM {table}")
+        final = connector.client.command(f"SELECT count() FROM {table} FINAL")
         return int(total), int(final)
-    finally:
-        client.close()
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 -- Events directory: latest version of each event (FINAL = dedup by key, highest _sdc_version wins),
 -- with its city and the first/last non-deleted show.
-CREATE OR REPLACE VIEW zakaz.dim_events AS
+CREATE OR REPLACE VIEW {{ database }}.dim_events AS
 SELECT
     e.id                       AS event_id,
     e.name                     AS name,
@@ -16,7 +16,7 @@ SELECT
     e.deleted_at               AS deleted_at,
     e.created_at               AS created_at,
     e.updated_at               AS updated_at
-FROM zakaz.stg_qtickets_events_raw AS e FINAL
+FROM {{ staging.events }} AS e FINAL
 LEFT JOIN
 (
     SELECT
@@ -24,7 +24,7 @@ LEFT JOIN
         min(start_date) AS first_show_at,
         max(start_date) AS last_show_at,
         count()         AS shows
-    FROM zakaz.stg_qtickets_shows_raw FINAL
+    FROM {{ staging.shows }} FINAL
     WHERE deleted_at IS NULL
     GROUP BY event_id
 ) AS sh ON sh.event_id = e.id;

@@ -1,10 +1,10 @@
 -- Daily sales for the last 14 days (today included) in the report time zone, per event × city.
 -- Every ticket is attributed to the day it was paid; its current status decides the column it counts
 -- in (sold → tickets_sold/revenue, refunded → refunds/refunded_amount, cancelled → cancelled).
--- 'Europe/Moscow' is the default report zone; the pipeline substitutes REPORT_TZ when it applies this.
-CREATE OR REPLACE VIEW zakaz.v_sales_14d AS
+-- Days are in the report zone REPORT_TZ ({{ report_tz }}; default Europe/Moscow).
+CREATE OR REPLACE VIEW {{ database }}.v_sales_14d AS
 SELECT
-    toDate(s.payed_at, 'Europe/Moscow')                              AS day,
+    toDate(s.payed_at, '{{ report_tz }}')                              AS day,
     s.event_id                                                       AS event_id,
     any(e.name)                                                      AS event_name,
     s.city                                                           AS city,
@@ -13,8 +13,8 @@ SELECT
     countIf(s.status = 'refunded')                                   AS refunds,
     coalesce(sumIf(coalesce(s.refunded_amount, s.price), s.status = 'refunded'), 0) AS refunded_amount,
     countIf(s.status = 'cancelled')                                  AS cancelled
-FROM zakaz.v_sales_latest AS s
-LEFT JOIN zakaz.dim_events AS e ON e.event_id = s.event_id
+FROM {{ database }}.v_sales_latest AS s
+LEFT JOIN {{ database }}.dim_events AS e ON e.event_id = s.event_id
 WHERE s.payed_at IS NOT NULL
-  AND toDate(s.payed_at, 'Europe/Moscow') >= toDate(now(), 'Europe/Moscow') - 13
+  AND toDate(s.payed_at, '{{ report_tz }}') >= toDate(now(), '{{ report_tz }}') - 13
 GROUP BY day, event_id, city;

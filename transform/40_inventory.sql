@@ -1,6 +1,6 @@
 -- Seat inventory: the latest snapshot of every show × zone (shows deleted since are left out), and the
 -- same summed per event. argMax over (snapshot_at, _sdc_version) picks the newest snapshot row.
-CREATE OR REPLACE VIEW zakaz.v_inventory_latest AS
+CREATE OR REPLACE VIEW {{ database }}.v_inventory_latest AS
 SELECT
     i.show_id                                              AS show_id,
     i.zone_id                                              AS zone_id,
@@ -11,11 +11,11 @@ SELECT
     argMax(i.sold, (i.snapshot_at, i._sdc_version))        AS sold,
     argMax(i.held, (i.snapshot_at, i._sdc_version))        AS held,
     argMax(i.disabled, (i.snapshot_at, i._sdc_version))    AS disabled
-FROM zakaz.stg_qtickets_inventory_raw AS i
-WHERE i.show_id NOT IN (SELECT id FROM zakaz.stg_qtickets_shows_raw FINAL WHERE deleted_at IS NOT NULL)
+FROM {{ staging.inventory }} AS i
+WHERE i.show_id NOT IN (SELECT id FROM {{ staging.shows }} FINAL WHERE deleted_at IS NOT NULL)
 GROUP BY i.show_id, i.zone_id;
 
-CREATE OR REPLACE VIEW zakaz.v_inventory_by_event AS
+CREATE OR REPLACE VIEW {{ database }}.v_inventory_by_event AS
 SELECT
     event_id,
     uniqExact(show_id)  AS shows,
@@ -26,5 +26,5 @@ SELECT
     sum(disabled)       AS disabled,
     min(snapshot_at)    AS oldest_snapshot_at,
     max(snapshot_at)    AS newest_snapshot_at
-FROM zakaz.v_inventory_latest
+FROM {{ database }}.v_inventory_latest
 GROUP BY event_id;

@@ -1,6 +1,6 @@
 -- Freshness per stream: when rows last arrived, the newest source change, the lag behind now, raw rows
 -- vs unique keys (the gap is versions not merged yet), plus the last successful run and the last run.
-CREATE OR REPLACE VIEW zakaz.v_data_freshness AS
+CREATE OR REPLACE VIEW {{ database }}.v_data_freshness AS
 WITH
     runs AS
     (
@@ -9,26 +9,26 @@ WITH
             argMax(effective_status, started_at)        AS last_run_status,
             max(started_at)                             AS last_run_started_at,
             argMax(error, started_at)                   AS last_run_error
-        FROM zakaz.v_job_runs
-        WHERE job_name = 'qtickets_load' AND status != 'skipped'
+        FROM {{ database }}.v_job_runs
+        WHERE job_name = '{{ job }}' AND status != 'skipped'
     ),
     streams AS
     (
         SELECT 'events' AS stream, max(_sdc_batched_at) AS last_rows_loaded_at,
                max(updated_at) AS last_source_updated_at, count() AS raw_rows, uniqExact(id) AS unique_keys
-        FROM zakaz.stg_qtickets_events_raw
+        FROM {{ staging.events }}
         UNION ALL
         SELECT 'shows', max(_sdc_batched_at), max(updated_at), count(), uniqExact(id)
-        FROM zakaz.stg_qtickets_shows_raw
+        FROM {{ staging.shows }}
         UNION ALL
         SELECT 'orders', max(_sdc_batched_at), max(updated_at), count(), uniqExact(id)
-        FROM zakaz.stg_qtickets_orders_raw
+        FROM {{ staging.orders }}
         UNION ALL
         SELECT 'sales', max(_sdc_batched_at), max(coalesce(order_updated_at, updated_at)), count(), uniqExact(id)
-        FROM zakaz.stg_qtickets_sales_raw
+        FROM {{ staging.sales }}
         UNION ALL
         SELECT 'inventory', max(_sdc_batched_at), max(snapshot_at), count(), uniqExact(show_id, zone_id)
-        FROM zakaz.stg_qtickets_inventory_raw
+        FROM {{ staging.inventory }}
     )
 SELECT
     s.stream                                                        AS stream,

@@ -4,34 +4,34 @@
 SELECT 'objects exist' AS check, count() = 10 AS ok,
        concat('found: ', arrayStringConcat(groupArray(name), ', ')) AS detail
 FROM system.tables
-WHERE database = 'zakaz'
+WHERE database = '{{ database }}'
   AND name IN ('meta_job_runs', 'v_job_runs', 'dim_events', 'v_sales_latest', 'v_sales_14d',
-               'v_inventory_latest', 'v_inventory_by_event', 'v_data_freshness', 'stg_qtickets_sales_raw',
+               'v_inventory_latest', 'v_inventory_by_event', 'v_data_freshness', '{{ table.sales }}',
                'v_attendance_by_show');
 
 SELECT 'no duplicate tickets in v_sales_latest' AS check, count() = uniqExact(ticket_id) AS ok,
        concat(toString(count()), ' rows, ', toString(uniqExact(ticket_id)), ' distinct ticket ids') AS detail
-FROM zakaz.v_sales_latest;
+FROM {{ database }}.v_sales_latest;
 
 SELECT 'statuses are sold/refunded/cancelled' AS check, countIf(status NOT IN ('sold', 'refunded', 'cancelled')) = 0 AS ok,
        concat(toString(countIf(status NOT IN ('sold', 'refunded', 'cancelled'))), ' rows with another status') AS detail
-FROM zakaz.v_sales_latest;
+FROM {{ database }}.v_sales_latest;
 
 SELECT 'successful run in the last 2 hours' AS check,
        countIf(status = 'success' AND finished_at > now64(3) - INTERVAL 2 HOUR) > 0 AS ok,
        concat('last success: ', toString(maxIf(finished_at, status = 'success'))) AS detail
-FROM zakaz.v_job_runs
-WHERE job_name = 'qtickets_load';
+FROM {{ database }}.v_job_runs
+WHERE job_name = '{{ job }}';
 
 SELECT 'no crashed runs' AS check, countIf(effective_status = 'crashed') = 0 AS ok,
        concat(toString(countIf(effective_status = 'crashed')), ' runs stuck in running') AS detail
-FROM zakaz.v_job_runs;
+FROM {{ database }}.v_job_runs;
 
 SELECT 'every stream has rows' AS check, count() = 5 AND countIf(raw_rows = 0) = 0 AS ok,
        concat('empty: ', arrayStringConcat(groupArrayIf(stream, raw_rows = 0), ', ')) AS detail
-FROM zakaz.v_data_freshness;
+FROM {{ database }}.v_data_freshness;
 
 SELECT 'no negative inventory' AS check,
        countIf(free < 0 OR sold < 0 OR held < 0 OR capacity < 0) = 0 AS ok,
        concat(toString(countIf(free < 0 OR sold < 0 OR held < 0 OR capacity < 0)), ' show×zone rows below zero') AS detail
-FROM zakaz.v_inventory_latest;
+FROM {{ database }}.v_inventory_latest;

@@ -7,12 +7,17 @@ from datetime import date
 from pathlib import Path
 
 import click
+from target_clickhouse.errors import TargetClickHouseError
 
-from . import jobruns, logs, meltano_cli, transforms
+from . import demo as demo_steps
+from . import doctor as doctor_checks
+from . import jobruns, jobsteps, logs, meltano_cli, transforms
+from .overlap import RunLock
 from .pipeline import PipelineFailed, run_pipeline
-from .report import format_table, write_report
+from .report import default_report_path, format_table, write_report
 from .settings import Settings, SettingsError, load_settings
-from .warehouse import connect, query_rows, table_exists
+from .status import print_status
+from .warehouse import connect, query_rows
 
 log = logs.get("cli")
 
@@ -21,6 +26,18 @@ def _settings(env_file: str | None, environment: str | None) -> Settings:
     settings = load_settings(env_file, environment)
     logs.configure(settings.env)
     return settings
+
+
+def reader(settings: Settings):
+    """A client for a command that only reads (and transforms): with embedded ClickHouse, a run that is
+    writing has the directory; say so at once instead of waiting for it."""
+    pid = RunLock(settings.state_dir).active_run() if settings.is_embedded else None
+    if pid is not None:
+        raise click.ClickException(
+            f"run pid {pid} is writing to the embedded ClickHouse ({settings.clickhouse_url}); retry in a "
+            "moment (for reads during runs, point CLICKHOUSE_URL at a ClickHouse server)"
+        )
+    return connect(settings)
 
 
 def common(fn):
@@ -86,6 +103,40 @@ def run(env_file, environment, days, since, to, full_refresh, trigger) -> None:
 
 @main.command()
 @common
+def doctor(env_file, environment) -> None:
+    """Check settings, plugins, the API and token, ClickHouse, privileges and the embedded lock."""
+    try:
+        settings = _settings(env_file, environment)
+    except SettingsError as exc:
+        click.echo(doctor_checks.render([doctor_checks.Check("settings", False, str(exc))]))
+        sys.exit(1)
+    checks = doctor_checks.run_checks(settings)
+    click.echo(doctor_checks.render(checks))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        click.echo(f"{len(failed)} check(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@main.group(hidden=True)
+def job() -> None:
+    """The steps around the extract-load in the Meltano job qtickets_load (see meltano.yml)."""
+
+
+@job.command()
+def begin() -> None:
+    """Record the run as running in meta_job_runs (runs left running are closed as failed)."""
+    jobsteps.begin(_settings(None, None))
+
+
+@job.command()
+def finish() -> None:
+    """Count the rows loaded, apply the transforms, record the run as success, refresh the report."""
+    jobsteps.finish(_settings(None, None))
+
+
+@main.command()
+@common
 def install(env_file, environment) -> None:
     """`meltano install` with the pipeline's environment (uv on PATH, no version check, no telemetry)."""
     settings = _settings(env_file, environment)
@@ -98,31 +149,10 @@ def install(env_file, environment) -> None:
 def transform(env_file, environment) -> None:
     """Apply transform/*.sql to ClickHouse (idempotent)."""
     settings = _settings(env_file, environment)
-    with connect(settings) as client:
+    with reader(settings) as client:
         transforms.ensure_bookkeeping(client, settings)
         applied = transforms.apply_all(client, settings)
     click.echo("applied: " + ", ".join(applied))
-
-
-RUNS_SQL = """
-    SELECT started_at, run_id, trigger, effective_status AS status, round(duration_s, 1) AS seconds,
-           rows_total, substring(error, 1, 60) AS error
-    FROM {db}.v_job_runs ORDER BY started_at DESC LIMIT 10"""
-FRESHNESS_SQL = """
-    SELECT stream, last_success_at, last_rows_loaded_at, last_source_updated_at, source_lag_s, raw_rows,
-           unique_keys, last_run_status
-    FROM {db}.v_data_freshness ORDER BY stream"""
-
-
-def print_status(client, settings: Settings) -> None:
-    db = settings.database
-    click.echo("Last runs:")
-    click.echo(format_table(*query_rows(client, RUNS_SQL.format(db=db))))
-    click.echo("\nFreshness (v_data_freshness):")
-    if table_exists(client, db, "v_data_freshness"):
-        click.echo(format_table(*query_rows(client, FRESHNESS_SQL.format(db=db))))
-    else:
-        click.echo("no data loaded yet (the view appears after the first successful run)")
 
 
 @main.command()
@@ -130,9 +160,9 @@ def print_status(client, settings: Settings) -> None:
 def status(env_file, environment) -> None:
     """Last runs, freshness and per-stream row counts."""
     settings = _settings(env_file, environment)
-    with connect(settings) as client:
+    with reader(settings) as client:
         transforms.ensure_bookkeeping(client, settings)
-        jobruns.drain_spool(client, settings.database, settings.state_dir)  # rows of skipped runs
+        jobruns.drain_spool(client, settings.database, settings.state_dir, settings.warehouse)
         print_status(client, settings)
 
 
@@ -141,7 +171,7 @@ def status(env_file, environment) -> None:
 def check(env_file, environment) -> None:
     """Run transform/smoke_checks.sql; exit 1 if any check fails."""
     settings = _settings(env_file, environment)
-    with connect(settings) as client:
+    with reader(settings) as client:
         results = transforms.smoke_checks(client, settings)
     click.echo(
         format_table(
@@ -164,8 +194,8 @@ def check(env_file, environment) -> None:
 def report(env_file, environment, html_path) -> None:
     """14-day sales per event as a table, plus an HTML chart."""
     settings = _settings(env_file, environment)
-    out = Path(html_path) if html_path else settings.project_root / "data" / "report" / "sales_14d.html"
-    with connect(settings) as client:
+    out = Path(html_path) if html_path else default_report_path(settings)
+    with reader(settings) as client:
         text, path = write_report(client, settings, out)
     click.echo(text)
     click.echo(f"\nchart: {path}")
@@ -177,19 +207,20 @@ def report(env_file, environment, html_path) -> None:
 def sql(env_file, environment, query) -> None:
     """Run one SQL query against the pipeline's ClickHouse and print the result."""
     settings = _settings(env_file, environment)
-    with connect(settings) as client:
+    with reader(settings) as client:
         click.echo(format_table(*query_rows(client, query), max_width=60))
 
 
 @main.command()
-@click.option("--orders", type=click.IntRange(min=1), default=3000, help="Orders the sandbox generates.")
-@click.option("--events", type=click.IntRange(min=1), default=12, help="Events the sandbox generates.")
-def demo(orders, events) -> None:
-    """Start the local sandbox, install the plugins, run the job into data/clickhouse, print a report."""
-    from .demo import run_demo
+def demo() -> None:
+    """Start the demo's sandbox, install the plugins, run the job into data/clickhouse, print a report."""
+    sys.exit(demo_steps.run_demo(_settings(None, "demo")))
 
-    settings = _settings(None, "demo")
-    sys.exit(run_demo(settings, orders=orders, events=events))
+
+@main.command()
+def sandbox() -> None:
+    """Serve the demo's sandbox (the last demo's data) on the demo's port until Ctrl-C."""
+    sys.exit(demo_steps.serve(_settings(None, "demo")))
 
 
 def entrypoint() -> None:
@@ -200,7 +231,7 @@ def entrypoint() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(1)
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, ValueError, TargetClickHouseError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # last resort: one clear line, no traceback, exit 1

@@ -1,67 +1,114 @@
-"""`make demo`: a sandbox on a free port, `meltano install`, one full run, report and freshness."""
+"""`make demo` and `qtickets-pipeline sandbox`: the demo's sandbox, one definition for both.
+
+The demo starts the sandbox on the demo environment's port (meltano.yml: 127.0.0.1:8765, token
+sandbox-token), installs the plugins, runs the job into data/clickhouse, prints a report, and stops the
+sandbox. It records the sandbox's start time, so that `qtickets-pipeline sandbox` afterwards serves the
+same organiser (same seed, orders, events and clock) on the same port: the README's next commands load
+more of the same data, not a second dataset.
+"""
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from . import logs, meltano_cli
-from .cli import print_status
 from .pipeline import PipelineFailed, run_pipeline
-from .report import write_report
+from .report import default_report_path, write_report
 from .settings import Settings
+from .status import print_status
 from .warehouse import connect
 
 log = logs.get("demo")
-SANDBOX_TOKEN = "sandbox-token"
 
 
-def start_sandbox(orders: int, events: int) -> tuple[subprocess.Popen, str]:
-    exe = Path(sys.executable).parent / "qtickets-sandbox"
-    cmd = [
-        str(exe),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--seed",
-        "1",
-        "--orders",
-        str(orders),
-        "--events",
-        str(events),
-        "--token",
-        SANDBOX_TOKEN,
-    ]
+@dataclass(frozen=True)
+class DemoSandbox:
+    """The demo's organiser. Host, port and token are the demo environment's in meltano.yml (a test keeps
+    them equal)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str = "sandbox-token"
+    seed: int = 1
+    orders: int = 3000
+    events: int = 12
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api/rest/v1"
+
+
+DEMO = DemoSandbox()
+RECORD = "demo-sandbox.json"  # in the pipeline's state directory: what the last demo served
+
+
+def _port_free(sandbox: DemoSandbox) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((sandbox.host, sandbox.port)) != 0
+
+
+def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) -> subprocess.Popen:
+    """`qtickets-sandbox serve` for the demo's organiser; `new_clock` starts it at now (and records that),
+    otherwise at the last demo's start."""
+    record = settings.state_dir / RECORD
+    if new_clock or not record.exists():
+        start_at = datetime.now(UTC).replace(second=0, microsecond=0).isoformat()
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"start_at": start_at, "seed": sandbox.seed}))
+    else:
+        start_at = json.loads(record.read_text())["start_at"]
+    if not _port_free(sandbox):
+        raise click.ClickException(
+            f"port {sandbox.port} is in use: is a sandbox already running (`qtickets-pipeline sandbox`)? "
+            "Stop it first, or use it"
+        )
+    cmd = [str(Path(sys.executable).parent / "qtickets-sandbox"), "serve", "--host", sandbox.host,
+           "--port", str(sandbox.port), "--seed", str(sandbox.seed), "--orders", str(sandbox.orders),
+           "--events", str(sandbox.events), "--token", sandbox.token, "--start-at", start_at]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline().strip()
     if " on " not in first:
         proc.kill()
-        raise RuntimeError(f"sandbox did not start (first line: {first!r})")
+        raise click.ClickException(f"the sandbox did not start (first line: {first!r})")
     # Keep reading whatever else it prints so a full pipe can never stall the server.
     threading.Thread(target=proc.stdout.read, name="sandbox-stdout", daemon=True).start()
-    return proc, first.rsplit(" on ", 1)[1]
+    return proc
 
 
-def run_demo(settings: Settings, orders: int, events: int) -> int:
+def serve(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
+    """The demo's sandbox in the foreground until Ctrl-C."""
+    proc = start_sandbox(settings, sandbox, new_clock=False)
+    click.echo(f"QTickets sandbox (the demo's data) at {sandbox.base_url}, token {sandbox.token}. Now, in "
+               "another terminal:\n  .venv/bin/qtickets-pipeline run --days 7\nCtrl-C stops it.")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+        return 0
+
+
+def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
     click.echo("== installing Meltano plugins (meltano install)")
     meltano_cli.install(settings)
-    click.echo(f"== starting the QTickets sandbox ({orders} orders, {events} events)")
-    proc, base_url = start_sandbox(orders, events)
+    click.echo(f"== starting the QTickets sandbox ({sandbox.orders} orders, {sandbox.events} events) at "
+               f"{sandbox.base_url}")
+    proc = start_sandbox(settings, sandbox, new_clock=True)
     try:
-        click.echo(f"   sandbox API: {base_url}")
-        env = dict(settings.env, QTICKETS_BASE_URL=base_url, QTICKETS_TOKEN=SANDBOX_TOKEN)
-        demo_settings = replace(settings, env=env)
+        env = dict(settings.env, QTICKETS_BASE_URL=sandbox.base_url, QTICKETS_TOKEN=sandbox.token)
         click.echo("== meltano run qtickets_load → embedded ClickHouse, then transforms")
         try:
-            result = run_pipeline(demo_settings, trigger="demo", full_refresh=True)
+            result = run_pipeline(replace(settings, env=env), trigger="demo", full_refresh=True)
         except PipelineFailed as failed:
             click.echo(f"demo run failed: {failed.run.error}", err=True)
             return 1
@@ -70,13 +117,14 @@ def run_demo(settings: Settings, orders: int, events: int) -> int:
         proc.terminate()
         proc.wait(timeout=10)
     with connect(settings) as client:
-        text, path = write_report(
-            client, settings, settings.project_root / "data" / "report" / "sales_14d.html"
-        )
-        click.echo("\n" + text + f"\n\nchart: {path}\n")
+        text, path = write_report(client, settings, default_report_path(settings))
+        click.echo("\n" + text + f"\n\nreport: {path}\n")
         print_status(client, settings)
     click.echo(
         f"\nData is in {settings.clickhouse_url}. Query it with, e.g.:\n"
-        '  .venv/bin/qtickets-pipeline sql "SELECT status, count() FROM zakaz.v_sales_latest GROUP BY status"'
+        '  .venv/bin/qtickets-pipeline sql '
+        '"SELECT status, count() FROM zakaz.v_sales_latest GROUP BY status"\n'
+        "Load more: start the same sandbox again (`.venv/bin/qtickets-pipeline sandbox`), then "
+        "`.venv/bin/qtickets-pipeline run --days 7` in another terminal."
     )
     return 0

@@ -71,6 +71,20 @@ class JobRun:
         values["updated_at"] = now_utc()
         return [values[c] for c in COLUMNS]
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobRun:
+        data = json.loads(text)
+        for key in ("started_at", "finished_at"):
+            if data.get(key):
+                data[key] = datetime.fromisoformat(data[key])
+        for key in ("date_from", "date_to"):
+            if data.get(key):
+                data[key] = date.fromisoformat(data[key])
+        return cls(**data)
+
 
 def _json_value(value):
     if isinstance(value, datetime):
@@ -89,8 +103,8 @@ def write(client, database: str, run: JobRun) -> None:
 
 
 def close_orphans(client, database: str, current: JobRun) -> int:
-    """Runs of this job on this host still `running` while we hold the overlap lock died mid-way:
-    record them as failed."""
+    """Runs of this job on this host still `running` when a new one begins died or failed without a
+    `qtickets-pipeline run` around them to record it: record them as failed."""
     rows = client.query(
         f"SELECT run_id, started_at FROM {database}.meta_job_runs FINAL "
         "WHERE job_name = {job:String} AND host = {host:String} AND status = 'running' "
@@ -114,23 +128,28 @@ def close_orphans(client, database: str, current: JobRun) -> int:
         ).result_rows
         if full:
             orphan.trigger, orphan.environment, orphan.pid = full[0]
-        orphan.finish("failed", f"crashed: the run never finished (found by run {current.run_id})")
+        orphan.finish("failed", "the run did not finish: its process died, or the job stopped before its "
+                                f"finish step (see Meltano's log); found by run {current.run_id}")
         write(client, database, orphan)
         log.warning("marked crashed run %s (started %s) as failed", run_id, started_at)
     return len(rows)
 
 
-# A run that cannot open ClickHouse (another process holds the embedded directory) leaves its row in a
-# spool file; the next process that opens ClickHouse writes it.
-def spool(state_dir: Path, run: JobRun) -> None:
+# A run that cannot open ClickHouse (another process holds the embedded directory, a server is down)
+# leaves its row in a spool file, tagged with the warehouse it belongs to (URL without credentials and
+# database); the next process that opens *that* warehouse writes it. Rows of other warehouses wait.
+SPOOL_FILE = "pending_runs.jsonl"
+
+
+def spool(state_dir: Path, run: JobRun, warehouse: str) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    record = asdict(run)
-    with open(state_dir / "pending_runs.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, default=str) + "\n")
+    with open(state_dir / SPOOL_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"warehouse": warehouse, "run": json.loads(run.to_json())}) + "\n")
 
 
-def drain_spool(client, database: str, state_dir: Path) -> int:
-    path = state_dir / "pending_runs.jsonl"
+def drain_spool(client, database: str, state_dir: Path, warehouse: str) -> int:
+    """Write the spooled rows of `warehouse`; keep the others for their own warehouse."""
+    path = state_dir / SPOOL_FILE
     if not path.exists():
         return 0
     taken = path.with_suffix(f".{os.getpid()}.draining")
@@ -138,18 +157,18 @@ def drain_spool(client, database: str, state_dir: Path) -> int:
         path.rename(taken)
     except FileNotFoundError:
         return 0
-    count = 0
+    count, others = 0, []
     for line in taken.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
-        data = json.loads(line)
-        for key in ("started_at", "finished_at"):
-            if data.get(key):
-                data[key] = datetime.fromisoformat(data[key])
-        for key in ("date_from", "date_to"):
-            if data.get(key):
-                data[key] = date.fromisoformat(data[key])
-        write(client, database, JobRun(**data))
+        entry = json.loads(line)
+        if entry.get("warehouse") != warehouse:
+            others.append(line)
+            continue
+        write(client, database, JobRun.from_json(json.dumps(entry["run"])))
         count += 1
+    if others:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(others) + "\n")
     taken.unlink()
     return count

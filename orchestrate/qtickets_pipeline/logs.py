@@ -50,8 +50,14 @@ def configure(env: dict[str, str]) -> logging.Logger:
     json_raw = (env.get("LOG_JSON") or "false").strip().lower()
     if json_raw not in _TRUE | _FALSE:
         raise ValueError(f"LOG_JSON must be true or false, got {json_raw!r}")
-    formatter: logging.Formatter = JsonFormatter() if json_raw in _TRUE else TextFormatter()
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    as_json = json_raw in _TRUE
+    formatter: logging.Formatter = JsonFormatter() if as_json else TextFormatter()
+    console = logging.StreamHandler(sys.stderr)
+    if not as_json:
+        # A record marked `console: False` is one the CLI prints itself as its final line (a run's
+        # failure): on a text console it would say the same thing twice.
+        console.addFilter(lambda record: getattr(record, "console", True))
+    handlers: list[logging.Handler] = [console]
     if env.get("LOG_FILE"):
         try:
             handlers.append(logging.FileHandler(env["LOG_FILE"], encoding="utf-8"))
@@ -59,16 +65,19 @@ def configure(env: dict[str, str]) -> logging.Logger:
             raise SettingsError(
                 f"LOG_FILE {env['LOG_FILE']!r} cannot be opened for writing: {exc.strerror or exc}"
             ) from None
-    logger = logging.getLogger(LOGGER_NAME)
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-        old.close()
     for handler in handlers:
         handler.setFormatter(formatter)
-        logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-    return logger
+    # The target's connection module logs in this process too (a wait for a busy embedded directory).
+    for name in (LOGGER_NAME, "target-clickhouse"):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+            old.close()
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
+    return logging.getLogger(LOGGER_NAME)
 
 
 def get(name: str) -> logging.Logger:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import typing as t
 from pathlib import Path
 
 
 class RunLock:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "run.lock"
-        self._handle = None
+        self._handle: t.TextIO | None = None
 
     def acquire(self) -> bool:
         """True when this process now holds the lock; False when another run holds it."""
@@ -33,6 +34,17 @@ class RunLock:
             return self.path.read_text().strip() or "?"
         except OSError:
             return "?"
+
+    def active_run(self) -> str | None:
+        """The pid of another process's run holding the lock, or None. Probes (briefly takes the lock)
+        only when the recorded holder is alive, so a scheduled run is almost never made to skip."""
+        pid = self.holder_pid()
+        if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+            return None
+        if self.acquire():
+            self.release()
+            return None
+        return self.holder_pid()
 
     def release(self) -> None:
         if self._handle is not None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from . import jobruns, logs, meltano_cli, preflight, transforms
+from target_clickhouse.redaction import redact
+
+from . import jobruns, jobsteps, logs, meltano_cli, preflight, transforms
 from .jobruns import JobRun
 from .overlap import RunLock
-from .settings import JOB_NAME, Settings, SettingsError, load_settings
+from .settings import JOB_NAME, Settings, SettingsError, load_settings, name_user_settings
 from .warehouse import connect
 
 log = logs.get("run")
@@ -67,46 +71,42 @@ def resolve_window(
     return Window(start, None, save_state=True, full_refresh=full_refresh)
 
 
-def _secrets(settings: Settings) -> list[str]:
-    return [s for s in (settings.env.get("QTICKETS_TOKEN"), settings.clickhouse_password) if s]
-
-
 def _record(settings: Settings, run: JobRun) -> None:
     """Write the run row; if ClickHouse cannot be opened (another process holds chdb), spool it."""
     try:
         with connect(settings) as client:
             transforms.ensure_bookkeeping(client, settings)
-            jobruns.drain_spool(client, settings.database, settings.state_dir)
+            jobruns.drain_spool(client, settings.database, settings.state_dir, settings.warehouse)
             jobruns.write(client, settings.database, run)
     except Exception as exc:
         log.warning(
             "could not record run %s in meta_job_runs (%s); kept in %s",
             run.run_id,
-            meltano_cli.scrub(
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__, _secrets(settings)
-            ),
+            redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, *settings.secrets),
             settings.state_dir,
         )
-        jobruns.spool(settings.state_dir, run)
+        jobruns.spool(settings.state_dir, run, settings.warehouse)
 
 
-def _count_loaded(client, settings: Settings, since: datetime) -> dict[str, int]:
-    rows = client.query(
-        "SELECT name FROM system.tables "
-        "WHERE database = {db:String} AND name LIKE 'stg\\_qtickets\\_%\\_raw'",
-        parameters={"db": settings.database},
-    ).result_rows
-    counts = {}
-    for (table,) in rows:
-        stream = table[len("stg_qtickets_") : -len("_raw")]
-        counts[stream] = int(
-            client.query(
-                f"SELECT count() FROM {settings.database}.{table} "
-                "WHERE coalesce(_sdc_batched_at, _sdc_received_at) >= {t:DateTime64(6, 'UTC')}",
-                parameters={"t": since.replace(tzinfo=None)},
-            ).result_rows[0][0]
-        )
-    return counts
+def explain(error: str, settings: Settings) -> str:
+    """What to do about an error, where the pipeline knows better than the plugin."""
+    if settings.environment == "demo" and "connection refused" in error:
+        return f"{error} — start the demo's sandbox first: qtickets-pipeline sandbox"
+    return error
+
+
+class MetricsHandoff:
+    """Hands the tap's metrics (seen only in Meltano's JSON log, which this process reads) to the job's
+    `finish` step through a file, marked complete once the extract-load block has ended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, event: dict, out: meltano_cli.RunOutput) -> None:
+        complete = event.get("block_type") == meltano_cli.EXTRACT_LOAD_BLOCK and "success" in event
+        if complete or event.get("metric_info"):
+            jobsteps.write_atomically(self.path, json.dumps(
+                {"records": out.records, "requests": out.requests, "complete": complete}))
 
 
 def run_pipeline(
@@ -121,7 +121,7 @@ def run_pipeline(
     """Run the job once. Returns the finished JobRun (status success or skipped); raises
     PipelineFailed (after recording a failed row) on any failure."""
     window = resolve_window(settings, days=days, since=since, to=to, full_refresh=full_refresh)
-    preflight.require_api_token(settings)
+    preflight.ensure_selection(settings)
     run = JobRun(
         job_name=JOB_NAME,
         trigger=trigger,
@@ -142,10 +142,11 @@ def run_pipeline(
         if settings.is_embedded:
             # Opening chdb now could take the directory from under the active run's target; leave the
             # row for the active run (or the next `run`/`status`) to write.
-            jobruns.spool(settings.state_dir, run)
+            jobruns.spool(settings.state_dir, run, settings.warehouse)
         else:
             _record(settings, run)
         return run
+    metrics, result = jobsteps.metrics_file(settings, run.run_id), jobsteps.result_file(settings, run.run_id)
     try:
         log.info(
             "run started: window from %s%s, %s",
@@ -157,45 +158,39 @@ def run_pipeline(
             extra={"fields": fields},
         )
         try:
-            with connect(settings) as client:
-                transforms.ensure_bookkeeping(client, settings)
-                jobruns.drain_spool(client, settings.database, settings.state_dir)
-                jobruns.close_orphans(client, settings.database, run)
-                jobruns.write(client, settings.database, run)
-            # The client is closed here: the target needs the embedded directory to itself.
+            # The job records the run itself (its begin/finish steps); this process holds the overlap
+            # lock, decides the window, and records a failure the job could not.
             out = meltano_cli.run_job(
                 settings,
                 full_refresh=window.full_refresh,
                 save_state=window.save_state,
-                plugin_config=window.plugin_config(),
+                plugin_config={jobsteps.RUN_VARIABLE: run.to_json(), **window.plugin_config()},
+                on_event=MetricsHandoff(metrics),
             )
             run.records_extracted, run.http_requests = out.records, out.requests
             if out.returncode != 0:
                 raise RuntimeError(
                     f"meltano run {JOB_NAME} failed (exit {out.returncode}): "
-                    + out.error_summary(_secrets(settings))
+                    + explain(name_user_settings(out.error_summary(settings.secrets), settings.env), settings)
                 )
-            with connect(settings) as client:
-                run.rows_loaded = _count_loaded(client, settings, run.started_at)
-                transforms.apply_all(client, settings)
-                run.finish("success")
-                jobruns.write(client, settings.database, run)
-                jobruns.drain_spool(client, settings.database, settings.state_dir)
+            run = jobruns.JobRun.from_json(result.read_text(encoding="utf-8"))
         except Exception as exc:
-            message = meltano_cli.scrub(str(exc) or type(exc).__name__, _secrets(settings))
+            message = redact(str(exc) or type(exc).__name__, *settings.secrets)
             run.finish("failed", message)
-            log.error("run failed: %s", message, extra={"fields": fields})
+            log.error("run failed: %s", message, extra={"fields": fields, "console": False})
             _record(settings, run)
             raise PipelineFailed(run) from None
         log.info(
             "run finished: %d rows loaded in %.1f s (%s)",
             sum(run.rows_loaded.values()),
-            (run.finished_at - run.started_at).total_seconds(),
+            ((run.finished_at or run.started_at) - run.started_at).total_seconds(),
             ", ".join(f"{k}={v}" for k, v in sorted(run.rows_loaded.items())),
             extra={"fields": fields},
         )
         return run
     finally:
+        metrics.unlink(missing_ok=True)
+        result.unlink(missing_ok=True)
         lock.release()
 
 

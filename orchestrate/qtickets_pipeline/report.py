@@ -1,28 +1,13 @@
-"""Text tables for the terminal and the 14-day sales report (table + a self-contained HTML/SVG chart)."""
+"""Text tables for the terminal and the report: the 14-day table per event plus one self-contained HTML
+page of plotly charts (report_data.py reads the views, report_html.py draws the page)."""
 
 from __future__ import annotations
 
-import html
-from collections import defaultdict
-from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from . import logs, report_data
 from .settings import Settings
-from .warehouse import query_rows
-
-PALETTE = [
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-]
 
 
 def format_table(columns: list[str], rows: list[tuple], max_width: int = 40) -> str:
@@ -48,86 +33,33 @@ def format_table(columns: list[str], rows: list[tuple], max_width: int = 40) -> 
     return "\n".join(out)
 
 
-def sales_by_event(client, settings: Settings) -> tuple[list[str], list[tuple]]:
-    return query_rows(
-        client,
-        f"""
-        SELECT event_id, any(event_name) AS event, any(city) AS city,
-               sum(tickets_sold) AS tickets_sold, sum(revenue) AS revenue,
-               sum(refunds) AS refunds, sum(refunded_amount) AS refunded_amount
-        FROM {settings.database}.v_sales_14d
-        GROUP BY event_id
-        ORDER BY revenue DESC, event_id""",
-    )
-
-
-def daily_by_event(client, settings: Settings) -> list[tuple]:
-    _, rows = query_rows(
-        client,
-        f"""
-        SELECT day, event_id, any(event_name), sum(revenue), sum(tickets_sold)
-        FROM {settings.database}.v_sales_14d GROUP BY day, event_id ORDER BY day, event_id""",
-    )
-    return rows
-
-
-def render_html(daily: list[tuple], today: date, tz: str) -> str:
-    """Stacked daily revenue bars per event (top 9 events, the rest as 'other') as inline SVG."""
-    days = [today - timedelta(days=13 - i) for i in range(14)]
-    totals: dict[int, Decimal] = defaultdict(Decimal)
-    names: dict[int, str] = {}
-    for _day, event_id, name, revenue, _sold in daily:
-        totals[event_id] += Decimal(revenue or 0)
-        names[event_id] = name or f"event {event_id}"
-    top = [e for e, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:9]]
-    series = {e: names[e] for e in top}
-    if len(totals) > len(top):
-        series[-1] = "other events"
-    values: dict[tuple[date, int], Decimal] = defaultdict(Decimal)
-    for day, event_id, _name, revenue, _sold in daily:
-        values[(day, event_id if event_id in top else -1)] += Decimal(revenue or 0)
-    peak = max([sum(values[(d, e)] for e in series) for d in days] + [Decimal(1)])
-    width, height, left, bottom, bar = 760, 320, 70, 40, 40
-    scale = (height - bottom - 20) / float(peak)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="11">',
-        f'<text x="{left}" y="12">revenue per day ({html.escape(tz)}), max {peak:,.0f}</text>',
-    ]
-    for i, day in enumerate(days):
-        x = left + i * (bar + 8)
-        y = height - bottom
-        for k, event_id in enumerate(series):
-            h = float(values[(day, event_id)]) * scale
-            if h > 0:
-                y -= h
-                parts.append(
-                    f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
-                    f'fill="{PALETTE[k % len(PALETTE)]}"><title>{html.escape(series[event_id])}: '
-                    f"{values[(day, event_id)]:,.2f}</title></rect>"
-                )
-        parts.append(
-            f'<text x="{x + bar / 2}" y="{height - bottom + 14}" text-anchor="middle">{day:%d.%m}</text>'
-        )
-    parts.append("</svg>")
-    legend = "".join(
-        f'<li><span style="background:{PALETTE[k % len(PALETTE)]}">&nbsp;&nbsp;&nbsp;</span> '
-        f"{html.escape(name)}</li>"
-        for k, name in enumerate(series.values())
-    )
-    return (
-        "<!doctype html><meta charset='utf-8'><title>QTickets sales, last 14 days</title>"
-        "<h1>QTickets sales, last 14 days</h1>" + "".join(parts) + f"<ul>{legend}</ul>"
-    )
-
-
 def write_report(client, settings: Settings, out_path: Path) -> tuple[str, Path]:
-    columns, rows = sales_by_event(client, settings)
-    today = query_rows(client, f"SELECT toDate(now(), '{settings.report_tz}')")[1][0][0]
+    """Writes the HTML report to `out_path`; returns the 14-day table per event (for the terminal)."""
+    # Imported here: a plugin venv installed before plotly was a dependency (an editable install does not
+    # follow new dependencies until `meltano install`) then only loses the page, `refresh` logs why.
+    from . import report_html
+
+    data = report_data.load(client, settings)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(
-        render_html(daily_by_event(client, settings), today, settings.report_tz), encoding="utf-8"
-    )
-    first_day = today - timedelta(days=13)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(report_html.render(data), encoding="utf-8")
+    tmp.replace(out_path)  # a browser showing the report never sees a half-written page
+    first_day, today = data.days[0], data.today
     title = f"Sales of the last 14 days per event ({settings.report_tz}, {first_day} … {today})"
-    return title + "\n" + format_table(columns, rows), out_path
+    if data.missing:
+        title += f"\nnot created yet (run the load first): {', '.join(data.missing)}"
+    return title + "\n" + format_table(list(report_data.SALES_COLUMNS), data.sales), out_path
+
+
+def default_report_path(settings: Settings) -> Path:
+    """Where every successful run (and `qtickets-pipeline report`) writes the report."""
+    return settings.project_root / "data" / "report" / "sales_14d.html"
+
+
+def refresh(client, settings: Settings) -> Path | None:
+    """The report of a successful run; a report that cannot be drawn is logged, never fails the run."""
+    try:
+        return write_report(client, settings, default_report_path(settings))[1]
+    except Exception as exc:
+        logs.get("report").warning("report not refreshed: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return None

@@ -7,11 +7,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
+from target_clickhouse.defaults import DEFAULT_LOCK_WAIT_SECONDS
+from target_clickhouse.naming import DEFAULT_DATABASE
+from target_clickhouse.redaction import redact_url
 
 DEFAULT_DAYS_BACK = 30
-DEFAULT_DATABASE = "zakaz"
 DEFAULT_REPORT_TZ = "Europe/Moscow"
 JOB_NAME = "qtickets_load"
+
+
+# What a user sets → the plugin setting meltano.yml feeds it to (`config: <setting>: $VARIABLE`; a test
+# keeps the two in step). Plugin errors name the setting; the user sees the variable they set.
+USER_VARIABLES = {
+    "QTICKETS_TOKEN": ("tap-qtickets", "api_token"),
+    "QTICKETS_BASE_URL": ("tap-qtickets", "base_url"),
+    "CLICKHOUSE_URL": ("target-clickhouse", "url"),
+    "CLICKHOUSE_USER": ("target-clickhouse", "username"),
+    "CLICKHOUSE_PASSWORD": ("target-clickhouse", "password"),
+    "CLICKHOUSE_DATABASE": ("target-clickhouse", "database"),
+}
+
+
+def name_user_settings(text: str, env: dict[str, str] | None = None) -> str:
+    """A plugin's message with each setting it names shown as the variable the user sets (with `env`:
+    only the variables set there; a setting that came from meltano.yml keeps its own name)."""
+    for variable, (_plugin, setting) in USER_VARIABLES.items():
+        if env is not None and not env.get(variable):
+            continue
+        forms = (f"config['{setting}']", f"the {setting} setting", f"(setting '{setting}')",
+                 f"setting '{setting}'", f"'{setting}'")
+        for form in forms:
+            if form in text:
+                shown = f"({variable})" if form.startswith("(") else f"{variable} (setting {setting})"
+                text = text.replace(form, shown, 1)
+                break
+    return text
 
 
 class SettingsError(ValueError):
@@ -47,16 +77,16 @@ def load_env(project_root: Path, env_file: str | os.PathLike | None = None) -> d
     return merged
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, unit: str = "days", minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
+        raise SettingsError(f"{name} must be a whole number of {unit}, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
 
 
@@ -70,6 +100,7 @@ class Settings:
     clickhouse_password: str | None = field(repr=False)
     database: str
     days_back: int
+    lock_wait_seconds: int  # how long an embedded-ClickHouse open waits for another process to let go
     report_tz: str
 
     @property
@@ -84,6 +115,16 @@ class Settings:
     @property
     def is_embedded(self) -> bool:
         return self.clickhouse_url.startswith("chdb:")
+
+    @property
+    def warehouse(self) -> str:
+        """Which warehouse run rows belong to: the ClickHouse URL (without credentials) and database."""
+        return f"{redact_url(self.clickhouse_url)}#{self.database}"
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never be shown or stored (token, ClickHouse password)."""
+        return [s for s in (self.env.get("QTICKETS_TOKEN"), self.clickhouse_password) if s]
 
 
 def load_settings(
@@ -120,5 +161,6 @@ def load_settings(
         clickhouse_password=env.get("CLICKHOUSE_PASSWORD") or None,
         database=database,
         days_back=_int(env, "QTICKETS_DAYS_BACK", DEFAULT_DAYS_BACK),
+        lock_wait_seconds=_int(env, "CLICKHOUSE_LOCK_WAIT_SECONDS", DEFAULT_LOCK_WAIT_SECONDS, "seconds", 0),
         report_tz=report_tz,
     )

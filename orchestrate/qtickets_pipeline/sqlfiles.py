@@ -1,4 +1,5 @@
-"""Reading, splitting and applying the transform/*.sql files."""
+"""Reading, rendering, splitting and applying the transform/*.sql files (`{{ placeholder }}` templates:
+the database, the report zone and the staging tables come from the settings and the target's naming)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import DEFAULT_DATABASE, DEFAULT_REPORT_TZ
+from target_clickhouse.naming import table_name
 
 BOOKKEEPING_FILE = "00_meta_job_runs.sql"
 SMOKE_FILE = "smoke_checks.sql"
@@ -48,25 +49,38 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in statements if s]
 
 
-def render(sql: str, database: str, report_tz: str) -> str:
-    """The files are written for database `zakaz` and zone Europe/Moscow so a human can paste them;
-    other values are substituted here."""
-    if database != DEFAULT_DATABASE:
-        sql = re.sub(rf"\b{DEFAULT_DATABASE}\.", f"{database}.", sql)
-        sql = re.sub(rf"(DATABASE IF NOT EXISTS |database = '){DEFAULT_DATABASE}\b", rf"\g<1>{database}", sql)
-    if report_tz != DEFAULT_REPORT_TZ:
-        sql = sql.replace(f"'{DEFAULT_REPORT_TZ}'", f"'{report_tz}'")
-    return sql
+_PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
 class SqlFile:
     path: Path
     statements: list[str]
+    staging: frozenset[str]  # streams whose staging tables the file reads
 
 
-def load(path: Path, database: str, report_tz: str) -> SqlFile:
-    return SqlFile(path, split_statements(render(path.read_text(encoding="utf-8"), database, report_tz)))
+def render(sql: str, names: dict[str, str], origin: str = "SQL") -> tuple[str, frozenset[str]]:
+    """`{{ name }}` placeholders filled in: `database`, `report_tz`, `job`, `staging.<stream>` (the
+    qualified staging table) and `table.<stream>` (its bare name); also the streams referenced."""
+    streams: set[str] = set()
+
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        kind, _, stream = name.partition(".")
+        if stream and kind in ("staging", "table"):
+            streams.add(stream)
+            table = table_name(stream)
+            return f"{names['database']}.{table}" if kind == "staging" else table
+        if name in names:
+            return names[name]
+        raise TransformError(f"{origin}: unknown placeholder {{{{ {name} }}}}")
+
+    return _PLACEHOLDER.sub(fill, sql), frozenset(streams)
+
+
+def load(path: Path, names: dict[str, str]) -> SqlFile:
+    text, streams = render(path.read_text(encoding="utf-8"), names, path.name)
+    return SqlFile(path, split_statements(text), streams)
 
 
 def transform_files(transform_dir: Path) -> list[Path]:

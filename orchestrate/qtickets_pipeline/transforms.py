@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import re
 
+from target_clickhouse.naming import table_name
+
 from . import logs, sqlfiles
-from .settings import Settings
+from .settings import JOB_NAME, Settings
 from .warehouse import table_exists
 
 log = logs.get("transform")
-_STAGING = re.compile(r"\b\w+\.(stg_qtickets_\w+_raw)\b")
+
+
+def template_names(settings: Settings) -> dict[str, str]:
+    return {"database": settings.database, "report_tz": settings.report_tz, "job": JOB_NAME}
+
+
+def load(settings: Settings, name: str) -> sqlfiles.SqlFile:
+    return sqlfiles.load(settings.transform_dir / name, template_names(settings))
 
 
 def ensure_bookkeeping(client, settings: Settings) -> None:
-    path = settings.transform_dir / sqlfiles.BOOKKEEPING_FILE
-    sqlfiles.apply_file(client, sqlfiles.load(path, settings.database, settings.report_tz))
+    sqlfiles.apply_file(client, load(settings, sqlfiles.BOOKKEEPING_FILE))
 
 
 def apply_all(client, settings: Settings) -> list[str]:
@@ -22,9 +30,9 @@ def apply_all(client, settings: Settings) -> list[str]:
     by name (it appears once the job has loaded that stream)."""
     applied = []
     for path in sqlfiles.transform_files(settings.transform_dir):
-        sql_file = sqlfiles.load(path, settings.database, settings.report_tz)
-        needed = sorted({m for s in sql_file.statements for m in _STAGING.findall(s)})
-        missing = [t for t in needed if not table_exists(client, settings.database, t)]
+        sql_file = sqlfiles.load(path, template_names(settings))
+        missing = [table_name(s) for s in sorted(sql_file.staging)
+                   if not table_exists(client, settings.database, table_name(s))]
         if missing:
             raise sqlfiles.TransformError(
                 f"{path.name}: staging table(s) {', '.join(settings.database + '.' + t for t in missing)} "
@@ -38,9 +46,8 @@ def apply_all(client, settings: Settings) -> list[str]:
 
 
 def smoke_checks(client, settings: Settings) -> list[tuple[str, bool, str]]:
-    path = settings.transform_dir / sqlfiles.SMOKE_FILE
     results = []
-    for statement in sqlfiles.load(path, settings.database, settings.report_tz).statements:
+    for statement in load(settings, sqlfiles.SMOKE_FILE).statements:
         try:
             rows = client.query(statement).result_rows
             name, ok, detail = rows[0]

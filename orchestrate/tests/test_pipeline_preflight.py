@@ -1,14 +1,16 @@
-"""Preflight checks against the repository's real meltano.yml: the effective API token per environment and
-the validation of `select` patterns against a tap catalog."""
+"""Preflight: `select` patterns checked against what `meltano select --json` reports, and plugin errors
+shown with the variable the user set."""
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import replace
 
 import pytest
 from qtickets_pipeline import preflight
-from qtickets_pipeline.settings import SettingsError
+from qtickets_pipeline.settings import USER_VARIABLES, SettingsError, name_user_settings
+
+pytestmark = pytest.mark.unit
 
 STREAMS = ["discounts", "events", "inventory", "orders", "promo_codes", "sales", "shows"]
 
@@ -17,50 +19,41 @@ def with_env(settings, environment: str = "demo", **env: str):
     return replace(settings, environment=environment, env=env)
 
 
-def test_demo_environment_supplies_the_sandbox_token(settings):
-    preflight.require_api_token(with_env(settings, "demo"))
+def selection(*patterns: str) -> dict:
+    """The shape of `meltano select tap-qtickets --json --all`."""
+    return {"enabled_patterns": list(patterns),
+            "streams": [{"stream": s, "property": "id", "selection": "automatic"} for s in STREAMS]}
 
 
-def test_prod_without_token_is_rejected_naming_the_variable(settings):
-    with pytest.raises(SettingsError, match="QTICKETS_TOKEN is not set") as err:
-        preflight.require_api_token(with_env(settings, "prod", QTICKETS_TOKEN="  "))
-    assert "prod" in str(err.value)
+def test_patterns_matching_streams_pass():
+    preflight.check_selection(selection("events.*", "orders.*"), "meltano.yml select")
+    preflight.check_selection(selection("*.*", "!orders.client", "promo_*.id"), "TAP_QTICKETS__SELECT")
 
 
-@pytest.mark.parametrize("var", ["QTICKETS_TOKEN", "TAP_QTICKETS_API_TOKEN"])
-def test_prod_with_token_passes(settings, var):
-    preflight.require_api_token(with_env(settings, "prod", **{var: "secret-xyz"}))
-
-
-def test_select_from_environment_wins_over_meltano_yml(settings):
-    source, patterns = preflight.select_patterns(with_env(settings))
-    assert source == "meltano.yml select" and "orders.*" in patterns and "!sales.barcode" in patterns
-    source, patterns = preflight.select_patterns(with_env(settings, TAP_QTICKETS__SELECT='["events.*"]'))
-    assert (source, patterns) == ("TAP_QTICKETS__SELECT", ["events.*"])
+def test_unknown_stream_is_rejected_listing_known_streams():
+    with pytest.raises(SettingsError) as err:
+        preflight.check_selection(selection("events.*", "!tickets_v2.price"), "TAP_QTICKETS__SELECT")
+    message = str(err.value)
+    assert "'tickets_v2'" in message and "TAP_QTICKETS__SELECT" in message
+    assert message.endswith("known streams: " + ", ".join(STREAMS))
 
 
 def test_unparsable_select_names_the_variable(settings):
     with pytest.raises(SettingsError, match="TAP_QTICKETS__SELECT must be a JSON list"):
-        preflight.select_patterns(with_env(settings, TAP_QTICKETS__SELECT="events.*"))
+        preflight.ensure_selection(with_env(settings, TAP_QTICKETS__SELECT="events.*"))
 
 
-@pytest.fixture
-def catalog(tmp_path):
-    path = tmp_path / "catalog.json"
-    path.write_text(json.dumps({"streams": [{"tap_stream_id": s} for s in STREAMS]}))
-    return path
+@pytest.mark.parametrize(("message", "shown"), [
+    ("tap-qtickets failed: invalid settings: 'api_token' is a required property", "QTICKETS_TOKEN"),
+    ("QTickets answered 403 (WRONG_AUTHORIZATION): the api_token setting is wrong", "QTICKETS_TOKEN"),
+    ("'htp//x' does not match '^https?://' in config['base_url']", "QTICKETS_BASE_URL"),
+    ("setting 'database': 'a b' is not a plain identifier", "CLICKHOUSE_DATABASE"),
+])
+def test_plugin_errors_name_the_variable_the_user_set(message, shown):
+    assert shown in name_user_settings(message)
 
 
-def test_meltano_yml_selection_matches_the_catalog(settings, catalog):
-    preflight.check_selection(with_env(settings), catalog)
-    glob = with_env(settings, TAP_QTICKETS__SELECT='["*.*", "!orders.client", "promo_*.id"]')
-    preflight.check_selection(glob, catalog)
-
-
-def test_unknown_stream_is_rejected_listing_known_streams(settings, catalog):
-    bad = with_env(settings, TAP_QTICKETS__SELECT='["events.*", "!tickets_v2.price"]')
-    with pytest.raises(SettingsError) as err:
-        preflight.check_selection(bad, catalog)
-    message = str(err.value)
-    assert "'tickets_v2'" in message and "TAP_QTICKETS__SELECT" in message
-    assert message.endswith("known streams: " + ", ".join(STREAMS))
+def test_user_variables_are_what_meltano_yml_maps(settings):
+    text = (settings.project_root / "meltano.yml").read_text()
+    mapped = {(m.group(2), m.group(1)) for m in re.finditer(r"^\s+(\w+): \$(\w+)$", text, re.M)}
+    assert {(variable, setting) for variable, (_, setting) in USER_VARIABLES.items()} == mapped

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from qtickets_pipeline.testing import (
+from pipeline_testing import (
     TOKEN,
     Pipeline,
     assert_attendance_exact,
@@ -17,6 +17,8 @@ from qtickets_pipeline.testing import (
     runs,
 )
 from qtickets_sandbox.testing import SandboxServer
+
+pytestmark = pytest.mark.e2e
 
 SIMULATED_MINUTES = 48 * 60
 GAPS = [30, 60, 120, 180, 240, 360]

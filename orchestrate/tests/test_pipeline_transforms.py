@@ -7,10 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from qtickets_pipeline import jobruns, transforms
 from qtickets_pipeline.jobruns import JobRun
 from qtickets_pipeline.sqlfiles import split_statements
 from qtickets_pipeline.warehouse import connect, query_rows
+
+pytestmark = pytest.mark.integration
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -386,7 +389,7 @@ def test_freshness_and_crashed_runs(settings, staged, version, insert):
         "SELECT status, effective_status, error FROM zakaz.v_job_runs WHERE run_id = {r:String}",
         {"r": crashed.run_id},
     )
-    assert after[0][0] == after[0][1] == "failed" and "crashed" in after[0][2]
+    assert after[0][0] == after[0][1] == "failed" and "did not finish" in after[0][2]
 
 
 def test_smoke_checks_pass_and_catch_negative_inventory(settings, staged, version, insert):
@@ -451,16 +454,21 @@ def test_smoke_checks_pass_and_catch_negative_inventory(settings, staged, versio
 
 
 def test_spooled_run_rows_are_written_by_the_next_process(settings, tmp_path):
-    """A run that could not open ClickHouse (chdb held elsewhere) spools its row; the next drain writes it."""
+    """A run that could not open ClickHouse (chdb held elsewhere) spools its row; the next drain of the same
+    warehouse writes it, and a row of another warehouse (a prod server that was down) stays spooled."""
     skipped = JobRun(job_name="qtickets_load", trigger="schedule", environment="demo")
     skipped.finish("skipped", "another run (pid 1) is still active; nothing done")
-    jobruns.spool(tmp_path, skipped)
+    elsewhere = JobRun(job_name="qtickets_load", trigger="cli", environment="prod")
+    elsewhere.finish("failed", "cannot connect to ClickHouse at http://127.0.0.1:1")
+    jobruns.spool(tmp_path, elsewhere, "http://127.0.0.1:1#zakaz")
+    jobruns.spool(tmp_path, skipped, settings.warehouse)
     with connect(settings) as client:
         transforms.ensure_bookkeeping(client, settings)
-        assert jobruns.drain_spool(client, settings.database, tmp_path) == 1
-        assert jobruns.drain_spool(client, settings.database, tmp_path) == 0
+        assert jobruns.drain_spool(client, settings.database, tmp_path, settings.warehouse) == 1
+        assert jobruns.drain_spool(client, settings.database, tmp_path, settings.warehouse) == 0
         _, rows = query_rows(
             client, "SELECT run_id, status, trigger, error, started_at FROM zakaz.v_job_runs"
         )
     assert [r[:4] for r in rows] == [(skipped.run_id, "skipped", "schedule", skipped.error)]
     assert abs((rows[0][4].replace(tzinfo=UTC) - skipped.started_at).total_seconds()) < 0.001
+    assert elsewhere.run_id in (tmp_path / jobruns.SPOOL_FILE).read_text()  # waits for its own warehouse

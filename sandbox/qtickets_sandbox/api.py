@@ -15,6 +15,7 @@ from .query import (
     BadQuery,
     ResultCache,
     compile_where,
+    filter_sorted,
     leading_ascending_column,
     narrow_by_range,
     page_number,
@@ -23,6 +24,7 @@ from .query import (
     project,
     sort_keys,
     sort_rows,
+    split_range_conditions,
 )
 
 API_PREFIX = "/api/rest/v1"
@@ -225,15 +227,26 @@ class Api:
             rows = self._rows(name)
             columns = set(rows[0]) if rows else None
             compile_where(where, columns)  # validates every condition, including those bisected below
+            version = self.state.version
             ordered, keys, lead = self.cache.get(
-                (name, "sorted", json.dumps(order_by), self.state.version),
+                (name, "sorted", json.dumps(order_by), version),
                 lambda: self._sorted(name, rows, order_by, columns),
             )
-            rest = where
-            if lead is not None:
-                ordered, rest = narrow_by_range(ordered, keys, where, lead)
-            keep = compile_where(rest, columns)
-            return [r for r in ordered if keep(r)] if rest else ordered
+            if lead is None:
+                keep = compile_where(where, columns)
+                return [r for r in ordered if keep(r)] if where else ordered
+            # Keyset paging changes only the range on the leading column from page to page: the other
+            # conditions are applied once (cached), the range by bisection, so each page costs O(page).
+            ranged, rest = split_range_conditions(where, lead)
+            def filtered():
+                return filter_sorted(ordered, keys, compile_where(rest, columns)) if rest else (ordered, keys)
+
+            base, base_keys = self.cache.get(
+                (name, "filtered", json.dumps(rest, sort_keys=True), json.dumps(order_by), version), filtered
+            )
+            narrowed, leftover = narrow_by_range(base, base_keys, ranged, lead)
+            keep = compile_where(leftover, columns)
+            return [r for r in narrowed if keep(r)] if leftover else narrowed
 
         rows = self.cache.get(key, build)
         chunk = rows[(page - 1) * per_page : page * per_page]
@@ -250,11 +263,12 @@ class Api:
         return Response(200, b'{"data":[' + b",".join(parts) + b'],"paging":' + paging + b"}")
 
     @staticmethod
-    def _sorted(name: str, rows: list[dict], order_by, columns) -> tuple[list[dict], list | None, str | None]:
+    def _sorted(name: str, rows: list[dict], order_by, columns) -> tuple[list[dict], list, str | None]:
+        """(rows in `orderBy` order, their keys on the leading column (none without one), that column)."""
         default = ["discount_id", "id"] if name == "promo-codes" else ["id"]
         ordered = sort_rows(rows, order_by, columns, default)
         lead = leading_ascending_column(order_by)
-        return ordered, (sort_keys(ordered, lead) if lead else None), lead
+        return ordered, (sort_keys(ordered, lead) if lead else []), lead
 
     def _detail(self, name: str, ident: int) -> Response:
         st = self.state

@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--events", type=_positive, default=12 if name == "serve" else 8)
         p.add_argument("--token", default=DEFAULT_TOKEN)
         p.add_argument("--start-date", default=None, help="YYYY-MM-DD; the clock starts at 12:00 Moscow time")
+        p.add_argument("--start-at", default=None,
+                       help="ISO date-time the clock starts at (wins over --start-date)")
         p.add_argument("--refund-bumps-order", choices=("true", "false"), default="true",
                        help="whether a refund changes the order's updated_at (production: unknown)")
     return parser
@@ -68,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _build(args) -> Sandbox:
     try:
-        now = start_time(args.start_date)
+        now = start_time(args.start_date, args.start_at)
     except ValueError as exc:
         raise SystemExit(f"qtickets-sandbox: {exc}") from exc
     if args.events < 1:

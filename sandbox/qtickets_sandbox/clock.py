@@ -7,7 +7,16 @@ from datetime import date, datetime, time
 from .timefmt import MSK
 
 
-def start_time(start_date: str | None) -> datetime:
+def start_time(start_date: str | None, start_at: str | None = None) -> datetime:
+    """`start_at` (an ISO date-time, to the minute) wins; else `start_date` at 12:00 Moscow; else now."""
+    if start_at:
+        try:
+            moment = datetime.fromisoformat(start_at)
+        except ValueError as exc:
+            raise ValueError(f"--start-at must be an ISO date-time, got {start_at!r}") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=MSK)
+        return moment.astimezone(MSK).replace(second=0, microsecond=0)
     if start_date:
         try:
             day = date.fromisoformat(start_date)

@@ -31,7 +31,7 @@ class Rule:
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
-        out = {
+        out: dict[str, object] = {
             "match": self.match,
             "fault": self.fault,
             "count": self.count,
@@ -86,9 +86,12 @@ def parse_rule(raw) -> Rule:
     )
 
 
+RuleList = list[Rule]  # FaultBook.list() shadows the builtin inside the class body
+
+
 class FaultBook:
     def __init__(self):
-        self._rules: list[Rule] = []
+        self._rules: RuleList = []
         self._lock = threading.Lock()
 
     def set(self, raw_rules) -> list[dict]:
@@ -107,7 +110,7 @@ class FaultBook:
         with self._lock:
             return [r.describe() for r in self._rules]
 
-    def hit(self, path: str) -> list[Rule]:
+    def hit(self, path: str) -> RuleList:
         """Rules that apply to this request (each matching rule counts it, then decides by after/count)."""
         applied = []
         with self._lock:

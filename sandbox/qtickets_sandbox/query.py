@@ -11,12 +11,14 @@ import json
 import operator
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from .timefmt import looks_like_datetime, normalise
 
 DEFAULT_PER_PAGE = {"orders": 50, "events": 10, "clients": 100, "discounts": 100, "promo-codes": 500}
 MAX_PER_PAGE = 1000
+T = TypeVar("T")
 
 
 class BadQuery(Exception):
@@ -275,9 +277,9 @@ class ResultCache:
 
     def __init__(self, size: int = 32):
         self.size = size
-        self._items: OrderedDict = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
 
-    def get(self, key, build: Callable[[], list]):
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
         hit = self._items.get(key)
         if hit is not None:
             self._items.move_to_end(key)
@@ -303,6 +305,20 @@ def leading_ascending_column(order_by) -> str | None:
 
 def sort_keys(rows: list[dict], column: str) -> list:
     return [_sort_key(column)(r) for r in rows]
+
+
+def split_range_conditions(where, column: str) -> tuple[list, list]:
+    """(range conditions on `column`, every other condition) of a validated `where`."""
+    conditions = [where] if isinstance(where, dict) else list(where or [])
+    ranged = [c for c in conditions if isinstance(c, dict) and c.get("column") == column
+              and str(c.get("operator", "=")).lower().strip() in _LOWER | _UPPER]
+    return ranged, [c for c in conditions if c not in ranged]
+
+
+def filter_sorted(rows: list[dict], keys: list, keep: Callable[[dict], bool]) -> tuple[list[dict], list]:
+    """The rows that `keep` accepts, with their sort keys (order kept)."""
+    pairs = [(row, key) for row, key in zip(rows, keys, strict=True) if keep(row)]
+    return [row for row, _ in pairs], [key for _, key in pairs]
 
 
 def narrow_by_range(rows: list[dict], keys: list, where, column: str) -> tuple[list[dict], list]:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import urlsplit
 
 from . import inventory, wire
@@ -217,5 +218,5 @@ def make_server(sandbox: Sandbox, host: str, port: int) -> SandboxHTTPServer:
 
 
 def base_url(server: SandboxHTTPServer) -> str:
-    host, port = server.server_address[:2]
+    host, port = cast("tuple[str, int]", server.server_address[:2])  # AF_INET: (host, port)
     return f"http://{host}:{port}{API_PREFIX}"

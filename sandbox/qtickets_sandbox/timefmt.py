@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import overload
 
 MSK = timezone(timedelta(hours=3))  # Moscow has had a fixed +03:00 offset since 2014
 _DT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?")
+
+
+@overload
+def fmt(dt: datetime) -> str: ...
+
+
+@overload
+def fmt(dt: None) -> None: ...
 
 
 def fmt(dt: datetime | None) -> str | None:

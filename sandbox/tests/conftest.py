@@ -5,8 +5,6 @@ import pytest
 import requests
 from qtickets_sandbox.testing import SandboxServer
 
-# The production captures live beside the repository (../shared, also laid out there in CI).
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "qtickets-captures"
 TOKEN = "test-token"
 
 
@@ -34,20 +32,13 @@ class Client:
 
 
 @pytest.fixture(scope="session")
-def capture():
-    """Loader for the production captures in ../shared/qtickets-captures/."""
-    if not CAPTURES.is_dir():
-        pytest.fail(f"production captures not found at {CAPTURES} (expected ../shared beside the repo)")
+def capture(captures_dir: Path):
+    """Loader for the production captures (`captures_dir`, from the root conftest.py)."""
 
     def load(name: str):
-        return json.loads((CAPTURES / name).read_text(encoding="utf-8"))
+        return json.loads((captures_dir / name).read_text(encoding="utf-8"))
 
     return load
-
-
-@pytest.fixture(scope="session")
-def captures_dir() -> Path:
-    return CAPTURES
 
 
 @pytest.fixture(scope="session")

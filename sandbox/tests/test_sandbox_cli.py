@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.e2e
 
 SCRIPT = Path(sys.executable).with_name("qtickets-sandbox")
 

@@ -6,6 +6,8 @@ import time
 import pytest
 import requests
 
+pytestmark = pytest.mark.integration
+
 ORDERS = "/api/rest/v1/orders"
 
 

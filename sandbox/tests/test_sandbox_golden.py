@@ -6,6 +6,8 @@ import re
 import pytest
 from qtickets_sandbox.shapes import differences, shape
 
+pytestmark = pytest.mark.integration
+
 # Types the sandbox emits that the captured page happens not to show, each documented in qtickets-api.md:
 # staff-created orders carry backend_user_id (int), refunded tickets carry refunded_at (§5.2), and
 # clients.details.middlename is a string for some buyers (clients capture).

@@ -2,6 +2,8 @@
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 
 def _all(api, path="/orders"):
     return api.json(path, {"per_page": 1000})["data"]

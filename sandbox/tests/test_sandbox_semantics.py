@@ -9,6 +9,8 @@ from qtickets_sandbox.simulate import Simulation
 from qtickets_sandbox.testing import SandboxServer
 from qtickets_sandbox.timefmt import fmt
 
+pytestmark = pytest.mark.integration
+
 TOKEN = "test-token"
 
 

@@ -3,7 +3,10 @@
 from collections import Counter
 from datetime import datetime, timedelta
 
+import pytest
 from qtickets_sandbox.testing import SandboxServer
+
+pytestmark = pytest.mark.integration
 
 
 def _orders(api):

@@ -5,33 +5,35 @@ from __future__ import annotations
 import json
 import logging
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from functools import cached_property
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
+from singer_sdk import metrics
 from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
+from singer_sdk.streams.rest import PageContext
 
+from tap_qtickets._fastpath import FastRecordWrites
 from tap_qtickets.auth import QTicketsAuthenticator
 from tap_qtickets.errors import MethodNotAllowedError, QTicketsError, RetriesExhaustedError
 from tap_qtickets.normalize import RecordNormalizer
 from tap_qtickets.pagination import QTicketsPaginator, envelope, paging_of
-from tap_qtickets.schemas import stream_schema, with_decimal_hints
+from tap_qtickets.schemas import mark_pii, selected_schema, stream_schema
 from tap_qtickets.shared import RunShared
-from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 PROGRESS_EVERY_PAGES = 50
 MAX_RETRY_AFTER_SECONDS = 300.0
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BAD_URL_ERRORS = (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
                   requests.exceptions.MissingSchema)
 JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)  # money stays exact (floats as Decimal)
@@ -47,21 +49,30 @@ class GetOnlySession(requests.Session):
         return super().send(request, **kwargs)
 
 
-class QTicketsStream(RESTStream[t.Any]):
+class QTicketsStream(FastRecordWrites, RESTStream[t.Any]):
     """Base stream: `GET base_url/path` with the list options as a JSON body, `{"data","paging"}` answers."""
 
-    records_jsonpath = "$.data[*]"
     order_by: t.ClassVar[dict[str, str]] = {"id": "asc"}
     paginated = True
 
     def __init__(self, tap: t.Any, **kwargs: t.Any) -> None:
-        include_pii = bool(tap.config.get("include_pii", False))
-        kwargs.setdefault("schema", stream_schema(self.name, include_pii=include_pii))
+        kwargs.setdefault("schema", stream_schema(self.name))
         self.shared: RunShared = tap.shared
+        self.include_pii = bool(tap.config.get("include_pii", False))
+        self.session = GetOnlySession()
         super().__init__(tap, **kwargs)
-        self._requests_session = GetOnlySession()
         self.pages_fetched = 0
         self.api_total: int | None = None
+
+    @property
+    def requests_session(self) -> requests.Session:
+        return self.session
+
+    @property
+    def metadata(self) -> singer.MetadataMapping:
+        # Personal data stays out unless include_pii: its properties cannot be selected, whatever a
+        # catalog says (Meltano shows them as excluded; no deselect rules are needed anywhere).
+        return mark_pii(super().metadata, self.name, include_pii=self.include_pii)
 
     # Records are already conformed by `normalize` (compiled from the schema); the SDK's generic
     # per-value conformance would double the per-record cost.
@@ -69,22 +80,10 @@ class QTicketsStream(RESTStream[t.Any]):
 
     @cached_property
     def normalize(self) -> RecordNormalizer:
+        """Compiled from the selected properties only: deselected ones (PII among them) are dropped here."""
         keys = self.primary_keys or ()
-        return RecordNormalizer(self.schema, self.name, key=keys[0] if len(keys) == 1 else None)
-
-    @property
-    def effective_schema(self) -> dict:
-        base = super().effective_schema
-        if getattr(self, "_hinted_for", None) is not base:
-            self._hinted_for, self._hinted = base, with_decimal_hints(base)
-        return self._hinted
-
-    def _generate_schema_messages(self) -> t.Iterator[t.Any]:
-        # The SDK's catalog model keeps only standard JSON-schema keys; the contract needs the
-        # decimal precision/scale in the SCHEMA message the target reads.
-        for message in super()._generate_schema_messages():
-            message.schema = with_decimal_hints(message.schema)
-            yield message
+        schema = selected_schema(self.schema, self.mask)
+        return RecordNormalizer(schema, self.name, key=keys[0] if len(keys) == 1 else None)
 
     # --- request building -------------------------------------------------------------------------
 
@@ -148,7 +147,8 @@ class QTicketsStream(RESTStream[t.Any]):
         try:
             body = _decode_json(response.content)
         except ValueError as exc:
-            msg = f"QTickets sent an incomplete/invalid JSON body for GET {path} ({exc.msg})"
+            reason = getattr(exc, "msg", None) or str(exc)
+            msg = f"QTickets sent an incomplete/invalid JSON body for GET {path} ({reason})"
             raise RetriableAPIError(msg, response) from None
         if isinstance(body, dict) and body.get("status") == "error":
             msg = f"QTickets reported an error for GET {path}: {body.get('code') or body.get('message')}"
@@ -194,12 +194,13 @@ class QTicketsStream(RESTStream[t.Any]):
             yield from super().request_records(context)
             return
         paginator = self.get_new_paginator()
-        decorated_request = self.request_decorator(self._request)
+        assert paginator is not None  # paginated streams always have one
+        send = self.request_decorator(self.send_request)
         with (self.get_http_request_counter() as request_counter,
               ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-prefetch") as prefetch):
             request_counter.with_context(context)
-            prepared = self._prepare_request(context=context, page=paginator)
-            pending = prefetch.submit(decorated_request, prepared, context)
+            prepared = self.page_request(context, paginator.current_value)
+            pending: Future | None = prefetch.submit(send, prepared, context)
             while pending is not None:
                 response = pending.result()
                 request_counter.increment()
@@ -208,37 +209,46 @@ class QTicketsStream(RESTStream[t.Any]):
                 pending = None
                 if not paginator.finished:
                     # Prepared here, on the consumer's thread: request building reads stream state.
-                    prepared = self._prepare_request(context=context, page=paginator)
-                    pending = prefetch.submit(decorated_request, prepared, context)
+                    prepared = self.page_request(context, paginator.current_value)
+                    pending = prefetch.submit(send, prepared, context)
                 yield from self.parse_response(response)
+        self.log_page_summary()
 
-    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict | None]:
+    def page_request(self, context: Context | None, token: t.Any) -> requests.PreparedRequest:
+        """The prepared request of one page, built from `get_http_request` (URL, headers, JSON body)."""
+        http = self.get_http_request(page=PageContext(stream_context=context, next_page_token=token))
+        return self.build_prepared_request(method=http.method, url=http.url, params=http.encode_params(),
+                                           headers=http.headers, json=http.data)
+
+    def send_request(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """One attempt: send, log the request-duration metric, classify the answer (`validate_response`)."""
+        try:
+            response = self.requests_session.send(self.authenticator(prepared), timeout=self.timeout,
+                                                  allow_redirects=self.allow_redirects)
+        except requests.exceptions.ConnectionError as exc:
+            host = urlsplit(prepared.url or "").hostname or ""
+            if host in LOOPBACK_HOSTS and _refused(exc):
+                # Nothing listens on this machine's port: retrying cannot help, say so at once.
+                msg = (f"{self.name}: nothing listens at {self.url_base} (connection refused): check the "
+                       f"base_url setting, or start the API there")
+                raise QTicketsError(msg) from None
+            raise
+        ok = response.status_code < HTTPStatus.BAD_REQUEST
+        status = metrics.Status.SUCCEEDED if ok else metrics.Status.FAILED
+        metrics.log(self.metrics_logger, metrics.Point(
+            "timer", metric=metrics.Metric.HTTP_REQUEST_DURATION, value=response.elapsed.total_seconds(),
+            tags={metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path,
+                  metrics.Tag.HTTP_STATUS_CODE: response.status_code, metrics.Tag.STATUS: status}))
+        self.validate_response(response)
+        return response
+
+    def generate_child_contexts(
+        self, record: dict, context: Context | None
+    ) -> t.Iterable[t.Mapping[str, t.Any] | None]:
         # Leaf streams: the SDK would still build, copy and dispatch one empty child context per record.
         if not self.child_streams:
             return ()
         return super().generate_child_contexts(record, context)
-
-    # --- record messages -------------------------------------------------------------------------
-
-    @cached_property
-    def _plain_record_messages(self) -> bool:
-        """No stream maps, no flattening, every property selected: records go out exactly as built."""
-        maps = self.stream_maps
-        return (len(maps) == 1 and type(maps[0]) is SameRecordTransform and not maps[0].flattening_enabled
-                and maps[0].stream_alias == self.name and all(self.mask.values()))
-
-    def _write_record_message(self, record: dict) -> None:
-        # Skips the SDK's per-record deselection walk, conformance call and map loop when they are no-ops.
-        if not self._plain_record_messages:
-            super()._write_record_message(record)
-            return
-        writer = self._tap.message_writer
-        if isinstance(writer, BufferedMsgSpecWriter):
-            writer.write_record(self.name, record, self._stream_version, utc_now())
-        else:
-            self._tap.write_message(singer.RecordMessage(
-                stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()))
-        self.state_manager.is_flushed = False
 
     # --- retries ------------------------------------------------------------------------------
 
@@ -293,6 +303,22 @@ class QTicketsStream(RESTStream[t.Any]):
         if self.pages_fetched:
             self.logger.info("%s: fetched %d pages; API paging.total=%s", self.name, self.pages_fetched,
                              self.api_total)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a requests ConnectionError was a refused TCP connection (somewhere in its causes)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or current in seen:
+            continue
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                 *(a for a in current.args if isinstance(a, BaseException))]
+    return False
 
 
 def _decode_json(content: bytes) -> t.Any:

@@ -27,7 +27,8 @@ class BadValue(ValueError):  # internal signal, turned into a QTicketsError nami
 
     def __init__(self, expected: str, value: t.Any) -> None:
         super().__init__(expected, value)
-        self.expected, self.value, self.path = expected, value, []
+        self.expected, self.value = expected, value
+        self.path: list[str] = []
 
 
 def _shown(value: t.Any) -> str:

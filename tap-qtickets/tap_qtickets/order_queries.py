@@ -88,18 +88,19 @@ class UpdatedAtWindow(OrdersQuery):
         since, end = self._since, self.end
         fresh = []
         for row in rows:
+            order_id = _order_id("orders", row)
             updated = parse_api_datetime(row["updated_at"]) if row.get("updated_at") else None
-            key = (updated, _order_id("orders", row))
             if updated is None or updated < since or (end and updated > end):
                 msg = f"order {row['id']} updated_at {row.get('updated_at')} is outside the requested window"
                 raise FiltersIgnoredError(msg)
+            key = (updated, order_id)
             if self._last_key and key < self._last_key and updated != since:
                 msg = f"order {row['id']} came out of updated_at/id order"
                 raise FiltersIgnoredError(msg)
             if updated == since and row["id"] in self._seen_at_since:
                 continue
             fresh.append(row)
-            self._last_key = max(self._last_key, key) if self._last_key else key  # type: ignore[type-var]
+            self._last_key = max(self._last_key, key) if self._last_key else key
         if rows and not fresh and self._full_page(rows, body):
             msg = "a full page brought no new orders (the window did not move)"
             raise FiltersIgnoredError(msg)

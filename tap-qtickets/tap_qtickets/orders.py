@@ -193,9 +193,10 @@ class OrdersStream(QTicketsStream):
         self.ticket_pass = "all older orders" if everything else "live events"
         if not everything and not live:
             return
-        where = [{"column": "updated_at", "operator": "<", "value": to_api_datetime(order_since)}]
+        where: list[dict[str, t.Any]] = [
+            {"column": "updated_at", "operator": "<", "value": to_api_datetime(order_since)}]
         if not everything:
-            where.append({"column": "event_id", "operator": "in", "value": sorted(live)})  # type: ignore[arg-type]
+            where.append({"column": "event_id", "operator": "in", "value": sorted(live or ())})
 
         def check(row: dict) -> str | None:
             if parse_api_datetime(row["updated_at"]) >= order_since:

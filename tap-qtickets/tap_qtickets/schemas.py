@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import copy
 
+from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 
-MONEY = {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 18, "scale": 2}
+# Money: exact decimal strings. Precision and scale travel as `x-sql-datatype-properties`, a key the SDK's
+# catalog model keeps (top-level `precision`/`scale` would be dropped on the way to the SCHEMA message).
+MONEY = {"type": ["string", "null"], "format": "x-singer.decimal", "x-sql-datatype": "decimal",
+         "x-sql-datatype-properties": {"precision": 18, "scale": 2}}
 
 
 def _p(name: str, kind: th.JSONTypeHelper | type[th.JSONTypeHelper]) -> th.Property:
@@ -156,23 +160,35 @@ PII_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
-def stream_schema(name: str, *, include_pii: bool) -> dict:
-    """JSON schema of a stream; PII properties are removed unless `include_pii`."""
-    schema = copy.deepcopy(SCHEMAS[name].to_dict())
-    if not include_pii:
-        for field in PII_FIELDS.get(name, ()):
-            schema["properties"].pop(field, None)
-    return schema
+def stream_schema(name: str) -> dict:
+    """JSON schema of a stream, every property (PII included: `mark_pii` keeps it from being selected)."""
+    return copy.deepcopy(SCHEMAS[name].to_dict())
 
 
-def with_decimal_hints(schema: dict) -> dict:
-    """Re-add `precision`/`scale` to decimal properties (the SDK's catalog Schema model drops them)."""
-    if schema.get("format") == "x-singer.decimal":
-        return {**schema, "precision": MONEY["precision"], "scale": MONEY["scale"], **{
-            k: schema[k] for k in ("precision", "scale") if k in schema}}
-    out = dict(schema)
-    if isinstance(schema.get("properties"), dict):
-        out["properties"] = {k: with_decimal_hints(v) for k, v in schema["properties"].items()}
-    if isinstance(schema.get("items"), dict):
-        out["items"] = with_decimal_hints(schema["items"])
-    return out
+def mark_pii(metadata: singer.MetadataMapping, stream: str, *, include_pii: bool) -> singer.MetadataMapping:
+    """Unless `include_pii`, the stream's PII properties become `inclusion: unsupported` (never selected,
+    whatever a catalog says); with it they are ordinary available properties."""
+    for field in PII_FIELDS.get(stream, ()):
+        entry = metadata.get(("properties", field))
+        if entry is None:
+            continue
+        if include_pii:
+            if entry.inclusion == singer.Metadata.InclusionType.UNSUPPORTED:
+                entry.inclusion = singer.Metadata.InclusionType.AVAILABLE
+        else:
+            entry.inclusion = singer.Metadata.InclusionType.UNSUPPORTED
+            entry.selected_by_default = False
+    return metadata
+
+
+def selected_schema(schema: dict, mask: singer.SelectionMask, breadcrumb: tuple = ()) -> dict:
+    """`schema` without the properties `mask` (a stream's selection mask) leaves out, at any depth."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    kept = {}
+    for name, prop in properties.items():
+        path = (*breadcrumb, "properties", name)
+        if mask[path]:  # a breadcrumb the mask does not list inherits its parent's selection
+            kept[name] = selected_schema(prop, mask, path) if isinstance(prop, dict) else prop
+    return {**schema, "properties": kept}

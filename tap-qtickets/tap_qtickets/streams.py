@@ -43,7 +43,7 @@ class EventsStream(QTicketsStream):
         self.current_event = row
         if has_live_show(row, self.shared.clock.now(), self.live_show_hours) and row.get("id") is not None:
             self.shared.live_events.add(int(row["id"]))  # type: ignore[union-attr]
-        city = row.get("city") if isinstance(row.get("city"), dict) else {}
+        city = row["city"] if isinstance(row.get("city"), dict) else {}
         shows = row.get("shows") or []
         flat = {**row, "city_name": city.get("name"), "city_timezone": city.get("timezone"),
                 "shows_count": len(shows)}

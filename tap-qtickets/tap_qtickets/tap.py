@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 import typing as t
-from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.orders import OrdersStream, SalesStream
+from tap_qtickets.schemas import mark_pii
 from tap_qtickets.shared import DEFAULT_START_DAYS, RunShared
 from tap_qtickets.streams import (
     ClientsStream,
@@ -23,6 +24,8 @@ from tap_qtickets.streams import (
 )
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
+# http(s)://host[:port] then nothing, or a path/query: checked by the SDK before any request is made.
+BASE_URL_PATTERN = r"^https?://[^\s/:?#]+(:[0-9]+)?([/?#]\S*)?$"
 STREAM_TYPES = [EventsStream, ShowsStream, InventoryStream, OrdersStream, SalesStream, ClientsStream,
                 DiscountsStream, PromoCodesStream, ColorThemesStream]
 
@@ -37,20 +40,20 @@ class TapQTickets(Tap):
         th.Property("api_token", th.StringType, required=True, secret=True,
                     description="QTickets REST API token (cabinet → Settings → Main). Sent only as a "
                                 "Bearer header; never logged."),
-        th.Property("base_url", th.StringType, default="https://qtickets.ru/api/rest/v1",
-                    description="REST API base URL, without a trailing slash."),
+        th.Property("base_url", th.StringType(pattern=BASE_URL_PATTERN), default="https://qtickets.ru/api/rest/v1",
+                    description="REST API base URL: http(s)://host[:port]/path, without a trailing slash."),
         th.Property("start_date", th.DateTimeType,
                     description="Earliest order `updated_at` to load on the first run "
                                 f"(default: {DEFAULT_START_DAYS} days before now). Ignored once a "
                                 "bookmark exists."),
         th.Property("end_date", th.DateTimeType,
                     description="Optional latest order `updated_at` to load (inclusive)."),
-        th.Property("lookback_minutes", th.IntegerType, default=120,
+        th.Property("lookback_minutes", th.IntegerType(minimum=0), default=120,
                     description="Orders and tickets are re-read from their bookmark minus this many "
                                 "minutes, to catch late or clock-skewed updates (default 2 h)."),
-        th.Property("deep_lookback_minutes", th.IntegerType, default=3 * 24 * 60,
+        th.Property("deep_lookback_minutes", th.IntegerType(minimum=0), default=3 * 24 * 60,
                     description="The look-back of the deep pass (default 3 days)."),
-        th.Property("deep_pass_hours", th.IntegerType, default=23,
+        th.Property("deep_pass_hours", th.IntegerType(minimum=1), default=23,
                     description="A run makes a deep pass when the last one (kept in state, server clock) is "
                                 "this many hours old; with a 30-minute schedule every change reaches the "
                                 "warehouse within 24 h even when the nested filter is unavailable."),
@@ -59,18 +62,18 @@ class TapQTickets(Tap):
                                 "them with the self-checked nested filter `baskets.updated_at`, falling back "
                                 "to re-reading the orders of events with live shows; `off` always falls "
                                 "back."),
-        th.Property("page_size", th.IntegerType, default=100,
+        th.Property("page_size", th.IntegerType(minimum=1), default=100,
                     description="Items requested per page (`per_page` in the JSON body)."),
-        th.Property("inventory_show_window", th.IntegerType, default=24,
+        th.Property("inventory_show_window", th.IntegerType(minimum=0), default=24,
                     description="A show is live until this many hours after it finishes: seat snapshots are "
                                 "taken of live shows that are not deleted (nor their event), and the ticket "
                                 "fallback re-reads the orders of events with a live show."),
-        th.Property("request_timeout", th.NumberType, default=60,
+        th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=60,
                     description="Seconds to wait for a response before retrying."),
-        th.Property("max_retries", th.IntegerType, default=5,
+        th.Property("max_retries", th.IntegerType(minimum=0), default=5,
                     description="Retries after a 5xx, 429, timeout, dropped connection or truncated "
                                 "body before the run fails."),
-        th.Property("retry_backoff_seconds", th.NumberType, default=1.0,
+        th.Property("retry_backoff_seconds", th.NumberType(minimum=0), default=1.0,
                     description="First retry wait; doubles each retry (max 60 s). `Retry-After` wins."),
         th.Property("include_pii", th.BooleanType, default=False,
                     description="Keep buyer/holder e-mails, phones, names, card masks, barcodes, promo "
@@ -83,51 +86,29 @@ class TapQTickets(Tap):
         self.shared = RunShared()  # before the SDK builds the streams, which keep a reference
         super().__init__(*args, **kwargs)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=raise_errors)
-        problem = base_url_problem(self.config.get("base_url"))
-        if problem:
-            if raise_errors:  # sync/test; discovery reads no API and only warns
-                raise QTicketsError(problem)
-            self.logger.warning(problem)
-            errors.append(problem)
-        return errors
+    def setup_mapper(self) -> None:
+        # An input catalog may come from a discovery with other settings: re-mark its PII properties
+        # before the mapper registers the selected schemas (what the SCHEMA messages will hold).
+        include_pii = bool(self.config.get("include_pii", False))
+        for entry in self.catalog.streams:
+            mark_pii(entry.metadata, entry.tap_stream_id, include_pii=include_pii)
+        super().setup_mapper()
 
     def discover_streams(self) -> list:
         streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
         self.shared.streams = {stream.name: stream for stream in streams}
         return streams
 
-    def sync_all(self) -> None:
-        try:
-            super().sync_all()
-        finally:
-            self.message_writer.flush_messages()
-            for stream in self.streams.values():
-                stream.log_page_summary()
-
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         try:
             super().invoke(*args, **kwargs)
         except QTicketsError as exc:
             cls.logger.error("tap-qtickets failed: %s", exc)
             sys.exit(1)
-
-
-def base_url_problem(value: t.Any) -> str | None:
-    """Why `base_url` cannot be requested (scheme http/https, a host, a numeric port), or None."""
-    if value is None:
-        return None  # the default applies
-    try:
-        parts = urlsplit(str(value).strip())
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        parts, port_ok = None, False
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        return (f"the base_url setting must be an http(s):// URL with a host, e.g. "
-                f"https://qtickets.ru/api/rest/v1 (got {str(value)[:200]!r})")
-    return None
+        except ConfigValidationError as exc:  # the config constraints above, one line for all of them
+            cls.logger.error("tap-qtickets failed: invalid settings: %s", "; ".join(exc.errors))
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     def write_record(self, stream: str, record: dict, version: int | None, time_extracted: t.Any) -> None:
         """A RECORD line, byte-identical to `write_message(RecordMessage(...))` minus the message object."""
-        line = {"type": "RECORD", "stream": stream, "record": record}
+        line: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
         if version is not None:
             line["version"] = version
         line["time_extracted"] = time_extracted

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
-from pathlib import Path
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "qtickets-captures"
 TOKEN = "test-token-3f9a"  # distinctive, so a leak into output is detectable
 ALL_STREAMS = ("events", "shows", "inventory", "orders", "sales", "clients", "discounts", "promo_codes",
                "color_themes")

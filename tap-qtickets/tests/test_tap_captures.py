@@ -13,6 +13,8 @@ from tap_qtickets.schemas import PII_FIELDS
 from tap_qtickets.tap import TapQTickets
 from tapqt_helpers import TOKEN
 
+pytestmark = pytest.mark.unit
+
 UTC_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 PII_VALUE_RE = re.compile(r"@example\.org|\+7900000|https?://example\.org/(pay|cancel|ticket)", re.I)
 
@@ -40,10 +42,10 @@ def check_record(stream, record: dict) -> None:
             assert isinstance(value, str) and Decimal(value) == Decimal(value), (name, value)
 
 
-def test_orders_and_sales_from_the_orders_capture(captures):
+def test_orders_and_sales_from_the_orders_capture(captures_dir):
     tap = make_tap()
     orders, sales = tap.streams["orders"], tap.streams["sales"]
-    raw = load(captures, "orders_list_page1.json")["data"]
+    raw = load(captures_dir, "orders_list_page1.json")["data"]
     out = [orders.post_process(json.loads(json.dumps(o, default=str), parse_float=Decimal)) for o in raw]
     baskets = list(sales.get_records(None))
     assert len(out) == 50
@@ -76,10 +78,10 @@ def test_orders_and_sales_from_the_orders_capture(captures):
     assert {"order_id", "event_id", "show_id", "payed_at", "currency_id", "utm"} <= sample.keys()
 
 
-def test_include_pii_keeps_buyer_fields(captures):
+def test_include_pii_keeps_buyer_fields(captures_dir):
     tap = make_tap(include_pii=True)
     orders, sales = tap.streams["orders"], tap.streams["sales"]
-    record = orders.post_process(load(captures, "order_detail.json")["data"])
+    record = orders.post_process(load(captures_dir, "order_detail.json")["data"])
     assert record["client"]["email"].endswith("@example.org")
     assert record["payment_url"].startswith("https://")
     basket = next(iter(sales.get_records(None)))
@@ -87,10 +89,10 @@ def test_include_pii_keeps_buyer_fields(captures):
     assert record["integrations"] == {"roistat": {"roistat_visit": None}}
 
 
-def test_events_and_nested_shows(captures):
+def test_events_and_nested_shows(captures_dir):
     tap = make_tap()
     events, shows = tap.streams["events"], tap.streams["shows"]
-    raw = load(captures, "events_list_page1.json")["data"]
+    raw = load(captures_dir, "events_list_page1.json")["data"]
     show_records = []
     for event in raw:
         record = events.post_process(event)
@@ -114,9 +116,9 @@ def test_events_and_nested_shows(captures):
     [("clients", "clients_list_page1.json", True), ("discounts", "discounts_list.json", False),
      ("promo_codes", "promo_codes_list.json", True)],
 )
-def test_reference_lists(captures, stream_name, capture, pii_free):
+def test_reference_lists(captures_dir, stream_name, capture, pii_free):
     stream = make_tap().streams[stream_name]
-    raw = load(captures, capture)["data"]
+    raw = load(captures_dir, capture)["data"]
     out = [stream.post_process(r) for r in raw]
     assert len(out) == len(raw) and all(r["id"] == s["id"] for r, s in zip(out, raw, strict=True))
     for record in out:
@@ -129,13 +131,13 @@ def test_reference_lists(captures, stream_name, capture, pii_free):
         assert deleted and all(r["deleted_at"] == r["updated_at"] for r in deleted)
 
 
-def test_every_capture_file_is_covered(captures):
+def test_every_capture_file_is_covered(captures_dir):
     """New capture files must be wired into a test here (or listed as non-record answers)."""
     covered = {"orders_list_page1.json", "order_detail.json", "events_list_page1.json",
                "clients_list_page1.json", "discounts_list.json", "promo_codes_list.json"}
-    errors = {p.name for p in captures.glob("error_*")} | {"partners_wrong_authorization.json"}
+    errors = {p.name for p in captures_dir.glob("error_*")} | {"partners_wrong_authorization.json"}
     docs = {"README.md", "headers.md"}
-    assert {p.name for p in captures.iterdir()} == covered | errors | docs
+    assert {p.name for p in captures_dir.iterdir()} == covered | errors | docs
 
 
 def test_schemas_cover_the_record_contract():

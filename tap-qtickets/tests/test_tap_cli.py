@@ -11,6 +11,8 @@ import pytest
 from qtickets_sandbox.testing import SandboxServer
 from tapqt_helpers import TOKEN, sandbox_config
 
+pytestmark = pytest.mark.e2e
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_VENV = REPO / ".venv-tools" / "target-jsonl"

@@ -15,6 +15,8 @@ from tap_qtickets.normalize import MOSCOW, to_utc_iso
 from tap_qtickets.writer import BufferedMsgSpecWriter
 from tapqt_helpers import TOKEN, catalog_for, run_tap, sandbox_config
 
+pytestmark = pytest.mark.integration
+
 
 def _via_datetime(value: str) -> str:
     parsed = dt.datetime.fromisoformat(value)
@@ -94,3 +96,18 @@ def test_prefetch_requests_exactly_the_pages_it_reads(sb):
     assert len(order_requests) == result["tap"].streams["orders"].pages_fetched
     pages = [e["body"]["page"] for e in order_requests]
     assert pages and all(page >= 1 for page in pages)
+
+
+def test_fast_path_is_pinned_to_the_singer_sdk_it_was_checked_against():
+    from importlib.metadata import version
+
+    from singer_sdk.streams import Stream
+    from tap_qtickets import _fastpath
+
+    installed = version("singer-sdk")
+    assert installed in _fastpath.SUPPORTED_SDK, (
+        f"singer-sdk {installed} is outside {_fastpath.SUPPORTED_SDK}, the range tap_qtickets/_fastpath.py "
+        f"was checked against: re-read the SDK's Stream._write_record_message, then move SUPPORTED_SDK")
+    assert _fastpath.ENABLED
+    missing = [name for name in ("_write_record_message",) if not hasattr(Stream, name)]
+    assert missing == [], f"singer-sdk no longer has {missing}: tap_qtickets/_fastpath.py must change"

@@ -13,6 +13,8 @@ from tap_qtickets.errors import MethodNotAllowedError, QTicketsError
 from tap_qtickets.tap import TapQTickets
 from tapqt_helpers import TOKEN, latest_changes, latest_orders, run_tap, run_tap_partial, sandbox_config
 
+pytestmark = pytest.mark.integration
+
 ORDERS = "/api/rest/v1/orders"
 STREAMS = ("orders", "sales", "clients")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import pytest
 from qtickets_sandbox.testing import SandboxServer
 from tapqt_helpers import (
     TOKEN,
@@ -15,6 +16,8 @@ from tapqt_helpers import (
     run_tap_partial,
     sandbox_config,
 )
+
+pytestmark = pytest.mark.integration
 
 ORDERS_ONLY = ("orders", "sales")
 # A fixed sandbox clock makes "what happens in the next 30 minutes" deterministic for the seed: with the
@@ -52,6 +55,7 @@ def test_second_run_returns_exactly_the_changed_orders():
     assert len(latest_orders(with_lookback)) > len(got)
 
 
+@pytest.mark.slow
 def test_ties_on_updated_at_across_tiny_pages():
     """Batch updates give many orders one updated_at; pages of 3 must still yield each order once."""
     with SandboxServer(seed=22, orders=250, events=4, token=TOKEN) as sb:
@@ -83,6 +87,7 @@ def test_interrupted_run_resumes_without_loss():
     assert orders_bookmark(resumed) == max(reference.values())
 
 
+@pytest.mark.slow
 def test_page_drift_during_paging_loses_nothing():
     with SandboxServer(seed=24, orders=300, events=4, token=TOKEN) as sb:
         config = sandbox_config(sb, page_size=15)

@@ -13,6 +13,8 @@ from qtickets_sandbox.testing import SandboxServer
 from tap_qtickets.normalize import to_utc_iso
 from tapqt_helpers import TOKEN, run_tap, sandbox_config
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def synced():
@@ -87,7 +89,9 @@ def test_inventory_matches_truth_for_shows_in_window(synced):
 def test_schema_money_and_times(synced):
     result = synced["result"]
     price = result["schemas"]["sales"]["properties"]["price"]
-    assert price == {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 18, "scale": 2}
+    # Precision and scale survive the SDK's catalog model as x-sql-datatype-properties.
+    assert price == {"type": ["string", "null"], "format": "x-singer.decimal", "x-sql-datatype": "decimal",
+                     "x-sql-datatype-properties": {"precision": 18, "scale": 2}}
     for record in result["records"]["orders"][:50]:
         assert record["updated_at"].endswith("+00:00") and isinstance(record["price"], str)
     assert result["state"]["bookmarks"]["orders"]["replication_key_value"] == max(

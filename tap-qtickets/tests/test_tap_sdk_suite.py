@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import atexit
 
+import pytest
 from qtickets_sandbox.testing import SandboxServer
 from singer_sdk.testing import get_tap_test_class
 from tap_qtickets.tap import TapQTickets
 from tapqt_helpers import TOKEN, sandbox_config
+
+pytestmark = pytest.mark.integration
 
 # get_tap_test_class needs the config (and so the sandbox URL) when the class is built.
 _SANDBOX = SandboxServer(seed=7, orders=150, events=4, token=TOKEN).start()

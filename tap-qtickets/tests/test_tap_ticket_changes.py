@@ -13,6 +13,8 @@ from qtickets_sandbox.testing import SandboxServer, comparable_ticket, expected_
 from tap_qtickets.ticket_changes import STATE_KEY, UNSUPPORTED, VERIFIED
 from tapqt_helpers import TOKEN, run_tap, sandbox_config
 
+pytestmark = pytest.mark.integration
+
 STREAMS = ("events", "orders", "sales")
 FIELDS = tuple(f for f in TICKET_TRUTH_FIELDS if f != "status")  # status is the views' rule, not a field
 ORDERS = "/api/rest/v1/orders"
@@ -59,6 +61,7 @@ def _ticket_only_changes(truth: dict) -> list[dict]:
     return [t for t in truth["tickets"] if t["updated_at"] > t["order_updated_at"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bumps", [True, False], ids=["refund-bumps-order", "refund-leaves-order"])
 def test_every_ticket_change_is_out_after_the_next_run(bumps):
     """48 simulated hours, runs 30 min to 6 h apart: after every run each paid ticket equals the truth in
@@ -86,6 +89,7 @@ def test_every_ticket_change_is_out_after_the_next_run(bumps):
         assert any(t["refunded_at"] for t in only), "no refund under an unchanged order"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["ignore", "reject", "empty", "off"])
 def test_fallback_keeps_live_shows_exact_and_the_rest_within_a_day(mode, caplog):
     """When the nested filter is ignored, rejected or silently empty (or switched off), live shows are

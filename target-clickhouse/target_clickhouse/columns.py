@@ -46,7 +46,7 @@ class _Irregular(Exception):
 
 
 def _per_value(convert: Converter, column: Sequence) -> list:
-    out = []
+    out: list[object] = []
     append = out.append
     for index, value in enumerate(column):
         try:

@@ -1,43 +1,41 @@
-"""Open a clickhouse-connect client from one URL: `chdb:///dir` (embedded) or `http(s)://[user:pass@]host:port`.
+"""The one client factory: a clickhouse-connect client from one URL, `chdb:///dir` (embedded) or
+`http(s)://[user:pass@]host:port`.
 
-Also used by the pipeline: `open_client(url, username=None, password=None, database=None)`.
+`ClickHouseConnector` opens its client here; `open_client(url, username=None, password=None,
+database=None)` is the same factory for code that wants a bare client (the pipeline, benchmarks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
+import logging
 import os
-import re
+import sys
+import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from target_clickhouse import defaults
 from target_clickhouse.errors import ClickHouseConnectionError, ConfigError, DirectoryLockedError
 from target_clickhouse.identifiers import quote_identifier
+from target_clickhouse.redaction import redact, redact_url
 
 DEFAULT_EMBEDDED_DIR = Path("data") / "clickhouse"
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+LOCK_POLL_SECONDS = 0.5
+logger = logging.getLogger("target-clickhouse.connection")
+# clickhouse-connect logs "Unexpected Http Driver Exception" before raising what `_open_http` reports in
+# one clear line: the log line only repeats it.
+logging.getLogger("clickhouse_connect.driver._backend.http_sync").setLevel(logging.ERROR)
 
 
 def default_url() -> str:
     """The default `url`: an embedded directory `data/clickhouse` under the current working directory."""
     return "chdb://" + str(DEFAULT_EMBEDDED_DIR.resolve())
-
-
-def redact_url(url: str) -> str:
-    """Drop `user:pass@` from a URL so it can be logged or shown in an error."""
-    return _USERINFO.sub("***@", url)
-
-
-def _scrub(text: str, *secrets: str | None) -> str:
-    text = redact_url(text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def chdb_path(url: str) -> str | None:
@@ -54,7 +52,7 @@ def chdb_path(url: str) -> str | None:
     return str(Path(location).expanduser().resolve())
 
 
-def _directory_is_locked(path: str) -> bool:
+def directory_is_locked(path: str) -> bool:
     """ClickHouse holds an exclusive flock on `<dir>/status` while a process has the directory open."""
     status = Path(path) / "status"
     if not status.exists():
@@ -68,45 +66,93 @@ def _directory_is_locked(path: str) -> bool:
     return False
 
 
-def _open_chdb(path: str) -> Client:
-    os.makedirs(path, exist_ok=True)
+def holder_file(path: str) -> Path:
+    """Beside an embedded directory: who opened it last (pid and command), to name it while it is busy."""
+    return Path(path).with_name(Path(path).name + ".holder")
+
+
+def directory_holder(path: str) -> str | None:
+    """`pid N (command)` of the process that holds `path`, when it is ours and still alive; else None."""
     try:
-        return clickhouse_connect.get_client(interface="chdb", path=path)
-    except Exception as exc:
-        if _directory_is_locked(path):
-            raise DirectoryLockedError(
-                f"embedded ClickHouse directory {path} is in use by another process (Code: 76, Cannot lock "
-                "file status): only one process at a time may open a chdb directory. Stop the other process "
-                "(a running pipeline, target, notebook or query tool) and retry, or point 'url' at a "
-                "ClickHouse server."
-            ) from exc
-        raise ClickHouseConnectionError(f"cannot open embedded ClickHouse at {path}: {exc}") from exc
+        pid_text, _, command = holder_file(path).read_text(encoding="utf-8").partition(" ")
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return f"pid {pid} ({command.strip() or 'unknown command'})" if pid != os.getpid() else None
+
+
+def _announce_holder(path: str) -> None:
+    command = " ".join(Path(arg).name if i == 0 else arg for i, arg in enumerate(sys.argv[:2]))
+    with contextlib.suppress(OSError):
+        holder_file(path).write_text(f"{os.getpid()} {command}", encoding="utf-8")
+
+
+def _open_chdb(path: str, wait_seconds: float) -> Client:
+    # The directory is passed as `path`, not as a chdb:// DSN: clickhouse-connect's DSN form takes
+    # `chdb://a/b` as location `a` plus database `b` and does not percent-decode, while this target
+    # resolves relative paths, `~` and %-escapes itself (`chdb_path`).
+    os.makedirs(path, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    waited = False
+    while True:
+        try:
+            client = clickhouse_connect.get_client(interface="chdb", path=path)
+        except Exception as exc:
+            # A holder that just let go can leave a failed start (Code 36, "Error initializing
+            # EmbeddedServer") instead of Code 76: both are waited for while the deadline allows.
+            locked = directory_is_locked(path) or "lock" in str(exc).lower()
+            if not locked and waited:
+                locked = "EmbeddedServer" in str(exc)
+            if locked and time.monotonic() < deadline:
+                if not waited:
+                    holder = directory_holder(path) or "another process"
+                    logger.warning("embedded ClickHouse directory %s is in use by %s; waiting up to %.0f s",
+                                   path, holder, wait_seconds)
+                    waited = True
+                time.sleep(LOCK_POLL_SECONDS)
+                continue
+            if locked:
+                holder = directory_holder(path) or "another process"
+                raise DirectoryLockedError(
+                    f"embedded ClickHouse directory {path} is in use by {holder} (Code: 76, Cannot lock "
+                    f"file status; waited {wait_seconds:.0f} s): only one process at a time may open a chdb "
+                    "directory. Stop the other process (a running pipeline, target, notebook or query tool) "
+                    "and retry, or point 'url' at a ClickHouse server."
+                ) from exc
+            raise ClickHouseConnectionError(f"cannot open embedded ClickHouse at {path}: {exc}") from exc
+        _announce_holder(path)
+        return client
 
 
 def _open_http(url: str, username: str | None, password: str | None) -> Client:
+    """A server client; clickhouse-connect parses the DSN (host, port, credentials, query options)."""
     parts = urlsplit(url)
     if not parts.hostname:
         raise ConfigError(f"setting 'url': {redact_url(url)!r} has no host")
-    secure = parts.scheme == "https"
-    user = username or (unquote(parts.username) if parts.username else None) or "default"
-    secret = password or (unquote(parts.password) if parts.password else "")  # "" = unset (Meltano env)
     try:
-        port = parts.port or (8443 if secure else 8123)
+        _ = parts.port
     except ValueError as exc:
         raise ConfigError(f"setting 'url': {redact_url(url)!r} has an invalid port") from exc
+    url_password = unquote(parts.password or "")
+    user = username or (unquote(parts.username) if parts.username else None) or "default"  # for messages
+    # The `database` setting is the one source of the database: a path in the URL is ignored.
+    dsn = urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
     try:
+        # Settings override URL credentials; "" counts as unset (Meltano passes unset values so).
         return clickhouse_connect.get_client(
-            host=parts.hostname,
-            port=port,
-            username=user,
-            password=secret,
-            secure=secure,
-            interface=parts.scheme,
+            dsn=dsn, interface=parts.scheme, username=username or None, password=password or ""
         )
     except Exception as exc:
-        message = _scrub(str(exc), secret, unquote(parts.password or ""))
+        text = str(exc)
+        if "Connection refused" in text:
+            message = "nothing listens there (connection refused)"
+        elif "Name or service not known" in text or "nodename nor servname" in text:
+            message = f"host {parts.hostname!r} is not known (DNS)"
+        else:
+            message = redact(text.splitlines()[0] if text else type(exc).__name__, password, url_password)
         raise ClickHouseConnectionError(
-            f"cannot connect to ClickHouse at {redact_url(url)} as user '{user}': {message}"
+            f"cannot connect to ClickHouse at {redact_url(url)} (setting 'url') as user '{user}': {message}"
         ) from None
 
 
@@ -122,16 +168,18 @@ def open_client(
     username: str | None = None,
     password: str | None = None,
     database: str | None = None,
+    lock_wait_seconds: float = defaults.DEFAULT_LOCK_WAIT_SECONDS,
 ) -> Client:
     """A clickhouse-connect client for `url` (default: the embedded `data/clickhouse` directory).
 
-    With `database`, the database is created if missing and made the client's default.
+    With `database`, the database is created if missing and made the client's default. An embedded
+    directory held by another process is waited for, up to `lock_wait_seconds`, with a log line.
     Close the client (`client.close()`) before another process needs an embedded directory.
     """
     url = url or default_url()
     scheme = urlsplit(url).scheme
     if scheme == "chdb":
-        client = _open_chdb(chdb_path(url) or "")
+        client = _open_chdb(chdb_path(url) or "", lock_wait_seconds)
     elif scheme in ("http", "https"):
         client = _open_http(url, username, password)
     else:

@@ -43,14 +43,16 @@ def to_json_text(value: object) -> str:
     return _json_encoder.encode(value).decode()
 
 
-def _null(nullable: bool) -> None:
+def _null(nullable: bool) -> object:
+    """What a null converts to: None, or BadValue in a key column."""
     if not nullable:
         raise BadValue("null is not allowed in a key column")
+    return None
 
 
 def _int64(nullable: bool) -> Converter:
     def convert(v: object) -> object:
-        if v.__class__ is int and _I64_MIN <= v <= _I64_MAX:  # type: ignore[operator]
+        if v.__class__ is int and _I64_MIN <= v <= _I64_MAX:
             return v
         if v is None:
             return _null(nullable)
@@ -68,9 +70,8 @@ def _int64(nullable: bool) -> Converter:
 
 def _float64(nullable: bool) -> Converter:
     def convert(v: object) -> object:
-        cls = v.__class__
-        if cls is Decimal or cls is int or cls is float:
-            number = float(v)  # type: ignore[arg-type]
+        if v.__class__ is Decimal or v.__class__ is int or v.__class__ is float:
+            number = float(v)
             if math.isinf(number):
                 raise BadValue("number out of Float64 range")
             return number
@@ -86,34 +87,34 @@ def _decimal(nullable: bool, precision: int, scale: int) -> Converter:
     quantum = Decimal(1).scaleb(-scale)
 
     def convert(v: object) -> object:
-        cls = v.__class__
-        if cls is str:  # the hot path: "1234.50"; exponent forms and long fractions take the exact check
+        if v.__class__ is str:  # the hot path: "1234.50"; exponents, long fractions: the exact check
             try:
-                number = Decimal(v)  # type: ignore[arg-type]
+                number = Decimal(v)
             except InvalidOperation:
                 raise BadValue(f"not a decimal number (column Decimal({precision}, {scale}))") from None
-            dot = v.rfind(".")  # type: ignore[attr-defined]
+            dot = v.rfind(".")
             if (
                 number.is_finite()
-                and (dot < 0 or len(v) - dot - 1 <= scale)  # type: ignore[arg-type]
-                and "e" not in v  # type: ignore[operator]
-                and "E" not in v  # type: ignore[operator]
+                and (dot < 0 or len(v) - dot - 1 <= scale)
+                and "e" not in v
+                and "E" not in v
                 and number.adjusted() < max_int_digits
             ):
                 return number
             return check(number)
         if v is None:
             return _null(nullable)
-        if cls is Decimal or cls is int:
-            return check(Decimal(v))  # type: ignore[arg-type]
-        if cls is float:
+        if v.__class__ is Decimal or v.__class__ is int:
+            return check(Decimal(v))
+        if v.__class__ is float:
             return check(Decimal(repr(v)))
         raise BadValue(f"expected a decimal string or number, got {type(v).__name__}")
 
     def check(number: Decimal) -> Decimal:
         if not number.is_finite():
             raise BadValue("decimal is not finite")
-        if number.as_tuple().exponent < -scale:  # type: ignore[operator]
+        exponent = number.as_tuple().exponent  # an int: the number is finite
+        if isinstance(exponent, int) and exponent < -scale:
             rounded = number.quantize(quantum, context=_WIDE)
             if rounded != number:
                 raise BadValue(f"more than {scale} decimal places (column Decimal({precision}, {scale}))")
@@ -129,7 +130,7 @@ def parse_datetime_us(v: object) -> int:
     """An ISO-8601 date-time (any offset; naive = UTC) → microseconds since the Unix epoch (UTC)."""
     if v.__class__ is str:
         try:
-            parsed = dt.datetime.fromisoformat(v)  # type: ignore[arg-type]
+            parsed = dt.datetime.fromisoformat(v)
         except ValueError:
             raise BadValue("not an ISO-8601 date-time") from None
     elif isinstance(v, dt.datetime):
@@ -149,7 +150,7 @@ def _datetime64(nullable: bool) -> Converter:
     def convert(v: object) -> object:
         if v.__class__ is str:  # the hot path: an ISO string from the tap
             try:
-                parsed = _fromisoformat(v)  # type: ignore[arg-type]
+                parsed = _fromisoformat(v)
             except ValueError:
                 raise BadValue("not an ISO-8601 date-time") from None
             if parsed.tzinfo is None:
@@ -171,7 +172,7 @@ def _date32(nullable: bool) -> Converter:
             return _null(nullable)
         if v.__class__ is str:
             try:
-                day = dt.date.fromisoformat(v).toordinal() - _EPOCH_ORDINAL  # type: ignore[arg-type]
+                day = dt.date.fromisoformat(v).toordinal() - _EPOCH_ORDINAL
             except ValueError:
                 raise BadValue("not an ISO-8601 date (YYYY-MM-DD)") from None
         elif isinstance(v, dt.date) and not isinstance(v, dt.datetime):
@@ -225,7 +226,7 @@ def _json_object(nullable: bool) -> Converter:
 
 def _uint64(nullable: bool) -> Converter:
     def convert(v: object) -> object:
-        if v.__class__ is int and 0 <= v < 2**64:  # type: ignore[operator]
+        if v.__class__ is int and 0 <= v < 2**64:
             return v
         if v is None:
             return _null(nullable)

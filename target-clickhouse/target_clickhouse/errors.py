@@ -1,4 +1,9 @@
-"""Errors the target raises on purpose; each message names the setting/stream/field/value at fault."""
+"""Errors the target raises on purpose; each message names the setting/stream/field/value at fault.
+
+This module does not import singer-sdk (the package's light modules use it). The two errors that
+are also SDK errors live next to their use: `sink.MissingKeyError` (a `MissingKeyPropertiesError`)
+and `target.InvalidSettingsError` (a `ConfigValidationError`).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,10 @@ class DirectoryLockedError(ClickHouseConnectionError):
 
 class SchemaEvolutionError(TargetClickHouseError):
     """An existing table cannot take the incoming schema (incompatible type, changed keys)."""
+
+
+class InvalidRecordError(TargetClickHouseError):
+    """A RECORD message cannot be loaded as a row (e.g. its record is not a JSON object)."""
 
 
 class ConversionError(TargetClickHouseError):

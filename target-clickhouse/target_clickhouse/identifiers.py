@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from clickhouse_connect.driver.binding import escape_str
+
 from target_clickhouse.errors import ConfigError
 
 MAX_IDENTIFIER_LENGTH = 255
@@ -19,9 +21,11 @@ def validate_identifier(name: str, what: str) -> str:
 
 
 def quote_identifier(name: str, what: str = "column") -> str:
-    """Backtick-quote a validated identifier, escaping backslashes and backticks."""
-    validate_identifier(name, what)
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    """Backtick-quote a validated identifier with clickhouse-connect's escaping.
+
+    (`clickhouse_connect.driver.binding.quote_identifier` passes a name that already looks quoted,
+    e.g. "`x`", through unchanged; a column may be called that, so every name is escaped here.)"""
+    return f"`{escape_str(validate_identifier(name, what))}`"
 
 
 def qualified_table(database: str, table: str) -> str:

@@ -3,11 +3,13 @@
 The SDK reader iterates the text stream line by line and decodes every message into a dict. This one
 reads whatever the pipe has (up to `CHUNK_BYTES`, without waiting for more) and splits it into lines.
 A line is first decoded into `_Head` (type, stream, time_extracted, and the record left undecoded as
-raw JSON); a RECORD whose stream has a `record_handler` is handed over as raw JSON, so the sink decodes
-it straight into its columns. Every other line — SCHEMA, STATE, ACTIVATE_VERSION, BATCH, records the
-handler declines (stream maps, a stream's first record, odd records), and lines that do not decode —
-takes the SDK's path: `deserialize_json` (its errors, e.g. `InvalidInputLine`) and the SDK callbacks,
-in input order. Text streams (no `read1`, e.g. `io.StringIO` given to `listen()`) use the SDK reader.
+raw JSON); with a `records` consumer (the target's `RecordRouter`), a RECORD is offered to it as raw
+JSON, so the sink decodes it straight into its columns. Every other line — SCHEMA, STATE,
+ACTIVATE_VERSION, BATCH, records the consumer declines (stream maps, a stream's first record, odd
+records), and lines that do not decode — is decoded by `deserialize_json` (its errors, e.g.
+`InvalidInputLine`) and dispatched in input order: RECORD messages to `records.take_message`, the
+rest to the SDK callbacks. Text streams (no `read1`, e.g. `io.StringIO` given to `listen()`) use the
+SDK's line reader with the same dispatch.
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ from singer_sdk.contrib.msgspec import MsgSpecReader
 
 CHUNK_BYTES = 1 << 20
 
-# (stream, raw record JSON, time_extracted) → True when the record was buffered.
-RecordHandler = Callable[[t.Any, msgspec.Raw, t.Any], bool]
+Callback = Callable[[dict], None]
+
+
+class RecordConsumer(t.Protocol):
+    """Takes RECORD messages in place of the SDK's RECORD callback (`router.RecordRouter`)."""
+
+    def take_raw(self, stream_name: object, raw: msgspec.Raw, time_extracted: object) -> bool:
+        """A record still as raw JSON; False when declined (then `take_message` gets it decoded)."""
+        ...
+
+    def take_message(self, message: dict[str, t.Any]) -> None: ...
 
 
 class _Head(msgspec.Struct, gc=False):
@@ -40,23 +51,23 @@ class ChunkedMessageReader(MsgSpecReader):
     """Singer message reader for byte streams: chunked reads, RECORD lines decoded once."""
 
     chunk_bytes = CHUNK_BYTES
-    record_handler: RecordHandler | None = None
+    records: RecordConsumer | None = None
 
-    @property
-    def default_input(self) -> t.IO:  # type: ignore[override]
-        return sys.stdin.buffer
-
-    def process_lines(self, file_input, callbacks) -> t.Counter[str]:  # type: ignore[override]
-        source = file_input or self.default_input
-        if not hasattr(source, "read1"):
+    def process_lines(self, file_input: t.IO[t.Any] | None, callbacks: dict[str, Callback]) -> t.Counter[str]:
+        records = self.records
+        if records is not None:
+            callbacks = {**callbacks, "RECORD": records.take_message}
+        source = file_input if file_input is not None else getattr(sys.stdin, "buffer", sys.stdin)
+        read1 = getattr(source, "read1", None)
+        if read1 is None:
             return super().process_lines(source, callbacks)
         stats: dict[str, int] = defaultdict(int)
-        handled = 0  # RECORD messages taken by record_handler
-        handler = self.record_handler
+        handled = 0  # RECORD messages taken as raw JSON
+        take_raw = records.take_raw if records is not None else None
         head_decode = _head_decoder.decode
-        for lines in self._line_chunks(source):
+        for lines in self._line_chunks(read1):
             for line in lines:
-                if handler is not None:
+                if take_raw is not None:
                     try:
                         head = head_decode(line)
                     except msgspec.DecodeError:
@@ -65,26 +76,24 @@ class ChunkedMessageReader(MsgSpecReader):
                         if (
                             head.type == "RECORD"
                             and head.record
-                            and handler(head.stream, head.record, head.time_extracted)
+                            and take_raw(head.stream, head.record, head.time_extracted)
                         ):
                             handled += 1
                             continue
-                message = self.deserialize_json(line)
+                message = self.deserialize_json(t.cast("str", line))  # msgspec decodes bytes as well
                 self.assert_line_requires(message, requires={"type"})
                 message_type = message["type"]
                 callback = callbacks.get(message_type)
-                if callback is None:
-                    self._process_unknown_message(message)
-                else:
-                    callback(message)
+                if callback is None:  # as the SDK reader does
+                    raise ValueError(f"Unknown message type '{message_type}' in message.")
+                callback(message)
                 stats[message_type] += 1
         if handled:
             stats["RECORD"] += handled
         return Counter(**stats)
 
-    def _line_chunks(self, source: t.IO[bytes]) -> Iterator[list[bytes]]:
-        """Lists of complete lines (without "\\n"), as the pipe delivers them."""
-        read = source.read1  # type: ignore[attr-defined]
+    def _line_chunks(self, read: Callable[[int], bytes]) -> Iterator[list[bytes]]:
+        """Lists of complete lines (without "\\n"), as the pipe delivers them (`read` = a `read1`)."""
         size = self.chunk_bytes
         pending = b""
         while chunk := read(size):

@@ -21,6 +21,7 @@ DATETIME64 = "DateTime64(6, 'UTC')"
 JSON_TYPE = "JSON"
 
 DECIMAL_FORMATS = ("x-singer.decimal", "singer.decimal")
+SQL_TYPE_PROPERTIES = "x-sql-datatype-properties"
 DEFAULT_DECIMAL = (38, 9)
 MAX_DECIMAL_PRECISION = 76
 INT64_DIGITS = 19
@@ -74,8 +75,11 @@ def column_base_type(stream: str, name: str, prop: dict, json_as: str) -> str:
         return STRING
     types, fmt, carrier = _json_types(prop)
     if fmt in DECIMAL_FORMATS and types <= {"string", "number", "integer"}:
-        precision = carrier.get("precision", prop.get("precision"))
-        scale = carrier.get("scale", prop.get("scale"))
+        # `x-sql-datatype-properties` survives the SDK's catalog model; top-level precision/scale is what
+        # other taps write.
+        hints = {**(prop.get(SQL_TYPE_PROPERTIES) or {}), **(carrier.get(SQL_TYPE_PROPERTIES) or {})}
+        precision = carrier.get("precision", prop.get("precision", hints.get("precision")))
+        scale = carrier.get("scale", prop.get("scale", hints.get("scale")))
         if precision is None and scale is None:
             precision, scale = DEFAULT_DECIMAL
         elif precision is None:
@@ -149,6 +153,7 @@ def widen(existing: str, incoming: str) -> str | None:
     existing_dec, incoming_dec = parse_decimal(existing), parse_decimal(incoming)
     if existing_dec and incoming_dec:
         return _widen_decimals(existing_dec, incoming_dec)
-    if INT64 in pair and (existing_dec or incoming_dec):
-        return _widen_decimals(existing_dec or incoming_dec, (INT64_DIGITS, 0))  # type: ignore[arg-type]
+    either_dec = existing_dec or incoming_dec
+    if INT64 in pair and either_dec:
+        return _widen_decimals(either_dec, (INT64_DIGITS, 0))
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing as t
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ class EngineOptions:
 
 
 def desired_columns(
-    stream: str, schema: dict, key_properties: Sequence[str], json_as: str
+    stream: str, schema: Mapping[str, t.Any], key_properties: Sequence[str], json_as: str
 ) -> dict[str, st.ColumnType]:
     """Schema properties (keys non-Nullable, others Nullable) followed by the metadata columns."""
     properties = schema.get("properties") or {}
@@ -172,4 +173,4 @@ def max_version(client: Client, database: str, table: str) -> int:
     value = client.command(
         f"SELECT max({quote_identifier(VERSION_COLUMN)}) FROM {qualified_table(database, table)}"
     )
-    return int(value or 0)
+    return value if isinstance(value, int) else int(str(value or 0))

@@ -60,6 +60,7 @@ def _other_database(warehouse):
     return type(warehouse)(warehouse.directory, warehouse.database + "_bin")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("chunk_bytes", [7, 1 << 20])
 def test_byte_reader_loads_the_same_rows_as_the_sdk_reader(warehouse, monkeypatch, chunk_bytes):
     monkeypatch.setattr(ChunkedMessageReader, "chunk_bytes", chunk_bytes)  # 7: lines split across reads
@@ -72,6 +73,7 @@ def test_byte_reader_loads_the_same_rows_as_the_sdk_reader(warehouse, monkeypatc
     assert expected[3][:5] == (4, None, 1e300, Decimal("7.00"), Decimal("0.125"))
 
 
+@pytest.mark.integration
 def test_byte_reader_batches_and_versions_like_the_sdk_reader(warehouse):
     records = [{"id": i % 7, "n": i} for i in range(50)]  # keys repeat: the latest record must win
     binary = _other_database(warehouse)
@@ -81,6 +83,7 @@ def test_byte_reader_batches_and_versions_like_the_sdk_reader(warehouse):
     assert binary.query(final) == warehouse.query(final) == [(k, max(range(k, 50, 7))) for k in range(7)]
 
 
+@pytest.mark.integration
 def test_byte_reader_takes_the_sdk_path_for_stream_maps(warehouse):
     warehouse.run(
         _messages(warehouse, [{"id": 1, "name with space": "a"}, {"id": 2}]),
@@ -91,6 +94,7 @@ def test_byte_reader_takes_the_sdk_path_for_stream_maps(warehouse):
     assert rows == [(1, "1x")]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("bad_line", [b"{not json", b"", b'{"stream": "items"}'])
 def test_bad_line_is_reported_after_the_messages_before_it(warehouse, bad_line):
     good = warehouse.lines(_messages(warehouse, RECORDS[:2])).encode()
@@ -103,17 +107,48 @@ def test_bad_line_is_reported_after_the_messages_before_it(warehouse, bad_line):
     assert "type" in str(info.value) or "parse" in str(info.value)
 
 
-def test_reader_counts_every_message_type(warehouse):
+class _Records:
+    """A record consumer that takes stream "items" raw and the rest decoded."""
+
+    def __init__(self):
+        self.raw, self.decoded = [], []
+
+    def take_raw(self, stream, raw, time_extracted):
+        self.raw.append(bytes(raw))
+        return stream == "items"
+
+    def take_message(self, message):
+        self.decoded.append(message["record"])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("binary", [True, False])
+def test_reader_counts_every_message_type(warehouse, binary):
     reader = ChunkedMessageReader()
-    handled = []
-    reader.record_handler = lambda stream, raw, extracted: handled.append(bytes(raw)) or stream == "items"
-    callbacks = {kind: (lambda message: None) for kind in ("SCHEMA", "RECORD", "STATE")}
+    reader.records = records = _Records()
+    sdk_records = []
+    callbacks = {kind: (lambda message: None) for kind in ("SCHEMA", "STATE")}
+    callbacks["RECORD"] = sdk_records.append  # replaced by the consumer
     data = warehouse.lines([*_messages(warehouse, RECORDS[:2]), *_messages(warehouse, RECORDS[:1], "other")])
-    counts = reader.process_lines(io.BytesIO(data.encode()), callbacks)
+    source = io.BytesIO(data.encode()) if binary else io.StringIO(data)
+    counts = reader.process_lines(source, callbacks)
     assert counts == {"SCHEMA": 2, "RECORD": 3, "STATE": 2}
-    assert len(handled) == 3 and json.loads(handled[0])["id"] == 1
+    assert sdk_records == []
+    if binary:  # offered raw first; "other" is declined and comes back decoded
+        assert len(records.raw) == 3 and json.loads(records.raw[0])["id"] == 1
+        assert [r["id"] for r in records.decoded] == [1]
+    else:
+        assert records.raw == [] and [r["id"] for r in records.decoded] == [1, 2, 1]
 
 
+@pytest.mark.integration
+def test_unknown_message_type_is_an_error(warehouse):
+    reader = ChunkedMessageReader()
+    with pytest.raises(ValueError, match="Unknown message type 'NOPE'"):
+        reader.process_lines(io.BytesIO(b'{"type": "NOPE"}\n'), {})
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "names",
     [["id"], ["id", "name with space", "ключ", "meta", "f0", "_sdc_deleted_at"]],
@@ -136,6 +171,7 @@ def test_raw_record_values_match_the_dict_path(names):
         from_raw(b"[1, 2]")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("column", "values", "expected"),
     [
@@ -154,6 +190,7 @@ def test_insert_types(column, values, expected):
     assert insert_type(column, values) == expected
 
 
+@pytest.mark.integration
 def test_modules_absent_blocks_imports_and_restores():
     name = "target_clickhouse_test_absent_module"
     with modules_absent((name, "json")), pytest.raises(ImportError):
@@ -169,6 +206,7 @@ _REPORT_MODULES = (
 )
 
 
+@pytest.mark.e2e
 def test_cli_skips_numpy_pandas_and_pyarrow(warehouse, tmp_path):
     """`python -m target_clickhouse` (= the console script's `cli.main`) never loads them."""
     config = tmp_path / "config.json"
@@ -188,6 +226,7 @@ def test_cli_skips_numpy_pandas_and_pyarrow(warehouse, tmp_path):
     assert warehouse.query("SELECT count() FROM stg_qtickets_items_raw") == [(4,)]
 
 
+@pytest.mark.integration
 def test_decimal_strings_sent_as_text_load_exactly(warehouse):
     """Checked decimal strings go to the server as String; every shape the check lets through must
     parse to the exact value (the server's type conversion would turn a parse failure into NULL)."""

@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 CHUNK = 20
 PROPS = {"id": {"type": "integer"}, "chunk": {"type": ["integer", "null"]}}
 
@@ -20,6 +22,7 @@ def _chunk_lines(warehouse, chunk: int) -> str:
     return warehouse.lines([*records, {"type": "STATE", "value": {"bookmark": chunk}}])
 
 
+@pytest.mark.e2e
 def test_sigkill_mid_stream_then_resume_loses_nothing(warehouse, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps(warehouse.config(batch_size_rows=30, flush_interval_seconds=0.2)))
@@ -67,6 +70,7 @@ def test_sigkill_mid_stream_then_resume_loses_nothing(warehouse, tmp_path):
     assert final == [(total * CHUNK, total * CHUNK, 0, total * CHUNK - 1)]
 
 
+@pytest.mark.integration
 def test_state_comes_after_the_rows_it_covers(warehouse):
     messages = [warehouse.schema("ticks", PROPS, ["id"])]
     for chunk in range(5):

@@ -8,6 +8,8 @@ import pytest
 from target_clickhouse.errors import SchemaEvolutionError
 from target_clickhouse.schema_types import widen
 
+pytestmark = pytest.mark.integration
+
 KEYED = {"id": {"type": "integer"}, "v": {"type": ["integer", "null"]}}
 EVENTS = {"kind": {"type": ["string", "null"]}, "n": {"type": ["integer", "null"]}}
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".venv-tools" / "tap-jsonl"
 TAP = TOOLS / "bin" / "tap-jsonl"

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 from target_clickhouse.errors import ConversionError
 
+pytestmark = pytest.mark.integration
+
 PROPERTIES = {
     "id": {"type": "integer"},
     "count": {"type": ["integer", "null"]},

@@ -11,10 +11,9 @@ import os
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from qtickets_pipeline.testing import (  # noqa: F401 - re-exported for the tests and bench/soak.py
+from pipeline_testing import (  # noqa: F401 - re-exported for the tests and bench/soak.py
     BIN,
     TOKEN,
     assert_inventory_exact,
@@ -23,8 +22,7 @@ from qtickets_pipeline.testing import (  # noqa: F401 - re-exported for the test
     runs,
     utc,
 )
-from qtickets_pipeline.testing import Pipeline as BasePipeline
-from qtickets_pipeline.warehouse import connect
+from pipeline_testing import Pipeline as BasePipeline
 
 API_PREFIX = "/api/rest/v1"
 
@@ -35,6 +33,7 @@ FAST = {
     "TAP_QTICKETS_REQUEST_TIMEOUT": "2",
     "TAP_QTICKETS_RETRY_BACKOFF_SECONDS": "0",
     "TAP_QTICKETS_MAX_RETRIES": "3",
+    "CLICKHOUSE_LOCK_WAIT_SECONDS": "2",  # a held embedded directory fails the run in seconds
     "LOG_LEVEL": "DEBUG",  # every Meltano/plugin line reaches LOG_FILE, which the token check reads
 }
 
@@ -77,10 +76,6 @@ class Pipeline(BasePipeline):
         self.outputs.append(text)
         return code, text
 
-    @contextmanager
-    def client(self):
-        with connect(self.settings()) as client:
-            yield client
 
 
 # ---------------------------------------------------------------------------------------- processes

@@ -14,6 +14,8 @@ from reliability_harness import (
     utc,
 )
 
+pytestmark = pytest.mark.e2e
+
 # One transient fault per scenario, on the second /orders page (the middle of the incremental stream).
 # Each burst is shorter than max_retries (3), so the run must recover by itself.
 TRANSIENT = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from reliability_harness import api_requests, token_leaks
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def refund_bumps_order() -> bool:

@@ -14,6 +14,8 @@ from reliability_harness import (
     wait_for,
 )
 
+pytestmark = pytest.mark.e2e
+
 # Slow, small pages so a run spends seconds inside the orders stream (the window for a kill), and
 # small target batches so some rows are already inserted when the kill lands.
 SLOW_ORDERS = [{"match": "/api/rest/v1/orders", "fault": "delay", "seconds": 0.4}]
@@ -30,7 +32,8 @@ def test_s10_clickhouse_locked_fails_loudly_and_next_run_recovers(pipe, sandbox)
         # The failed row waits in the spool (ClickHouse could not be opened to write it).
         spool = pipe.settings().state_dir / "pending_runs.jsonl"
         spooled = [json.loads(line) for line in spool.read_text().splitlines()]
-        assert [r["status"] for r in spooled] == ["failed"]
+        warehouse = pipe.settings().warehouse
+        assert [(r["warehouse"], r["run"]["status"]) for r in spooled] == [(warehouse, "failed")]
     assert pipe.bookmark() is None
 
     clean = pipe.cli("run")

@@ -6,6 +6,8 @@ import pytest
 from reliability_harness import assert_failed_run, finish_scenario, job_runs
 from reliability_proxy import HUGE, RewritingProxy, missing_id, tolerable, wrong_types
 
+pytestmark = pytest.mark.e2e
+
 
 def test_s14a_unknown_fields_and_huge_strings_load_exactly(pipe, sandbox):
     with RewritingProxy(sandbox.root_url, tolerable) as proxy:

@@ -5,26 +5,23 @@ of the loaded views with the sandbox's `/_sandbox/truth`."""
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from qtickets_pipeline import meltano_cli
+from qtickets_pipeline.settings import load_settings
+from qtickets_pipeline.warehouse import connect, query_rows
 from qtickets_sandbox.inventory import TICKET_TRUTH_FIELDS
 from qtickets_sandbox.testing import comparable_ticket, expected_tickets
 
-from . import meltano_cli
-from .settings import load_settings
-from .warehouse import connect, query_rows
-
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # tests/support/ → the repository
 BIN = Path(sys.executable).parent
 TOKEN = "e2e-token-7f3a"
-STATE_ID = "demo:tap-qtickets-to-target-clickhouse"
-PROJECT_PARTS = ("tap-qtickets", "target-clickhouse", "transform")
+PROJECT_PARTS = ("tap-qtickets", "target-clickhouse", "orchestrate", "transform")
 
 
 def install_project(root: Path, meltano_yml: str | None = None) -> Path:
@@ -71,6 +68,16 @@ class Pipeline:
             timeout=300,
         )
 
+    def meltano(self, *args: str, **overrides: str) -> subprocess.CompletedProcess:
+        """The real `meltano` CLI in the project, as a user runs it (its plugin settings from TAP_QTICKETS_*,
+        which win over the demo environment's sandbox URL and token)."""
+        env = {**self.env, "TAP_QTICKETS_BASE_URL": self.env["QTICKETS_BASE_URL"],
+               "TAP_QTICKETS_API_TOKEN": self.env["QTICKETS_TOKEN"], "MELTANO_CLI_DISABLE_VERSION_CHECK": "1",
+               "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **overrides}
+        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+        return subprocess.run([str(BIN / "meltano"), *args], env=env, cwd=self.project, capture_output=True,
+                              text=True, timeout=300)
+
     def settings(self, url: str | None = None):
         env = dict(self.env)
         if url:
@@ -84,6 +91,12 @@ class Pipeline:
             os.environ.clear()
             os.environ.update(saved)
 
+    @contextmanager
+    def client(self):
+        """An open client on the run's warehouse (a reader holding the embedded directory)."""
+        with connect(self.settings()) as client:
+            yield client
+
     def query(self, sql: str, url: str | None = None) -> list[tuple]:
         with connect(self.settings(url)) as client:  # closed again before the next CLI run
             return query_rows(client, sql)[1]
@@ -93,21 +106,13 @@ class Pipeline:
             names, rows = query_rows(client, sql)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
+    def state(self) -> dict:
+        """The job's Singer state, through `meltano state get`."""
+        return meltano_cli.state_get(self.settings())
+
     def bookmark(self) -> str | None:
-        db = sqlite3.connect(self.work / "meltano.db")
-        try:
-            rows = db.execute(
-                "SELECT partial_state, completed_state FROM state WHERE state_id = ?", (STATE_ID,)
-            ).fetchall()
-        except sqlite3.OperationalError:
-            return None
-        finally:
-            db.close()
-        for raw in (v for row in rows for v in row if v):
-            orders = json.loads(raw).get("singer_state", {}).get("bookmarks", {}).get("orders", {})
-            if orders.get("replication_key_value"):
-                return orders["replication_key_value"]
-        return None
+        orders = self.state().get("singer_state", {}).get("bookmarks", {}).get("orders", {})
+        return orders.get("replication_key_value")
 
 
 def utc(value: str | datetime) -> datetime:

@@ -1,0 +1,59 @@
+"""The documentation says what the code does: both READMEs name the same commands (and every command the
+CLI offers), the production guide's GRANT is the one `doctor` checks, the unit templates render from one
+variable, and the demo's sandbox is the demo environment's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from qtickets_pipeline.cli import main
+from qtickets_pipeline.demo import DEMO
+from qtickets_pipeline.warehouse import grant_sql
+
+REPO = Path(__file__).resolve().parents[2]
+COMMAND = re.compile(r"\b(qtickets-pipeline|make) ([a-z][a-z-]*)")
+
+
+def commands(path: Path) -> set[str]:
+    return {" ".join(m.groups()) for m in COMMAND.finditer(path.read_text(encoding="utf-8"))}
+
+
+@pytest.mark.unit
+def test_readme_and_readme_ru_name_the_same_commands():
+    english, russian = commands(REPO / "README.md"), commands(REPO / "README.ru.md")
+    assert english == russian
+    offered = {f"qtickets-pipeline {name}" for name, command in main.commands.items() if not command.hidden}
+    assert offered <= english, f"not in README.md: {sorted(offered - english)}"
+    assert {"make demo", "make test", "make check"} <= english
+
+
+@pytest.mark.unit
+def test_production_guide_grants_what_doctor_checks():
+    guide = (REPO / "docs" / "production.md").read_text(encoding="utf-8")
+    assert grant_sql("zakaz", "qtickets") + ";" in guide
+
+
+@pytest.mark.unit
+def test_demo_sandbox_is_the_demo_environment():
+    project = yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
+    demo = next(e for e in project["environments"] if e["name"] == "demo")
+    tap = next(p for p in demo["config"]["plugins"]["extractors"] if p["name"] == "tap-qtickets")
+    assert tap["config"] == {"api_token": DEMO.token, "base_url": DEMO.base_url}
+
+
+@pytest.mark.integration
+def test_units_render_with_every_path_from_one_variable(tmp_path):
+    env = {"QTICKETS_HOME": "/srv/qtickets", "QTICKETS_USER": "svc", "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(REPO / "orchestrate" / "systemd" / "install.sh"), "render", str(tmp_path)], env=env,
+                   check=True, timeout=30)
+    service = (tmp_path / "qtickets-pipeline.service").read_text()
+    assert "ExecStart=/srv/qtickets/.venv/bin/qtickets-pipeline run" in service and "User=svc" in service
+    assert "WorkingDirectory=/srv/qtickets" in service
+    assert not re.search(r"@\w+@", service + (tmp_path / "qtickets-pipeline.timer").read_text())
+    cron = subprocess.run([str(REPO / "orchestrate" / "systemd" / "install.sh"), "cron"], env=env,
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+    assert cron.startswith("*/30 * * * * cd /srv/qtickets && .venv/bin/qtickets-pipeline run")

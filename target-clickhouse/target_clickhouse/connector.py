@@ -1,0 +1,252 @@
+"""ClickHouseConnector: everything the target says to ClickHouse, one instance per target.
+
+Shaped like the Meltano SDK's `SQLConnector` (as used by MeltanoLabs/target-postgres), without
+SQLAlchemy. It owns:
+
+* the client, opened by the one factory `connection.open_client` (chdb directory or server URL,
+  username/password settings over URL credentials, the chdb lock error, redacted credentials);
+* the naming of tables (`naming.py`) and identifier quoting (`identifiers.py`);
+* the type mapping (`schema_types.py`) and the DDL (`tables.py`: CREATE TABLE, ADD/MODIFY COLUMN);
+* inserts (Native format, deduplication token, retries on transient errors);
+* the `_sdc_version` sequence (`versions.py`), shared by every table it loads.
+
+Usable outside a target too (the pipeline):
+
+    with ClickHouseConnector.from_url("chdb:///abs/dir", database="zakaz") as connector:
+        connector.client.query(f"SELECT count() FROM {connector.full_table_name('stg_qtickets_sales_raw')}")
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import typing as t
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from types import MappingProxyType, TracebackType
+
+import backoff
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+from target_clickhouse import defaults, naming
+from target_clickhouse import schema_types as st
+from target_clickhouse.connection import default_url, open_client
+from target_clickhouse.identifiers import qualified_table, quote_identifier, validate_identifier
+from target_clickhouse.redaction import redact_url
+from target_clickhouse.tables import (
+    EngineOptions,
+    desired_columns,
+    ensure_table,
+    existing_columns,
+    max_version,
+)
+from target_clickhouse.versions import VersionSequence
+
+logger = logging.getLogger("target-clickhouse.connector")
+
+# Server error codes worth retrying: timeouts, network, too many parts/queries, read-only replica.
+_RETRYABLE_CODES = {159, 202, 209, 210, 242, 252, 425, 999}
+_CODE = re.compile(r"Code: (\d+)")
+_NATIVE_TYPE_CONVERSION = "input_format_native_allow_types_conversion"
+
+
+def is_retryable(exc: Exception) -> bool:
+    """Network errors and transient server errors (by ClickHouse error code)."""
+    if isinstance(exc, OperationalError):
+        return True
+    match = _CODE.search(str(exc))
+    return bool(match and int(match.group(1)) in _RETRYABLE_CODES)
+
+
+@t.runtime_checkable
+class ConnectorOwner(t.Protocol):
+    """What a sink needs from its target: the shared connector (`TargetClickHouse.connector`)."""
+
+    @property
+    def connector(self) -> ClickHouseConnector: ...
+
+
+class ClickHouseConnector:
+    """The target's connection to ClickHouse: client, naming, types, DDL, inserts, versions.
+
+    `config` takes the target's settings (`url`, `username`, `password`, `database`,
+    `table_name_pattern`, `engine`, `partition_by`, `table_settings`, `json_as`, `insert_retries`);
+    every one is optional. The client opens on first use (`client`, `open_client()`) and stays open
+    until `close()`; with embedded ClickHouse, close it before another process needs the directory.
+    """
+
+    def __init__(self, config: Mapping[str, t.Any] | None = None) -> None:
+        self._settings = dict(config or {})
+        self.url: str = self._settings.get("url") or default_url()
+        self.database: str = validate_identifier(
+            self._settings.get("database") or naming.DEFAULT_DATABASE, "setting 'database'"
+        )
+        self.table_name_pattern: str = naming.check_table_name_pattern(
+            self._settings.get("table_name_pattern") or naming.DEFAULT_TABLE_NAME_PATTERN
+        )
+        self.versions = VersionSequence()
+        self._client: Client | None = None
+        retries = self._settings.get("insert_retries")
+        self._with_retries = backoff.on_exception(
+            backoff.expo,
+            (OperationalError, DatabaseError),
+            max_tries=(defaults.DEFAULT_INSERT_RETRIES if retries is None else int(retries)) + 1,
+            giveup=lambda exc: not is_retryable(exc),
+            max_value=30,
+            logger=logger,
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+    ) -> ClickHouseConnector:
+        """A connector for `url` (default: the embedded `data/clickhouse` directory under the cwd)."""
+        given = {"url": url, "username": username, "password": password, "database": database}
+        return cls({name: value for name, value in given.items() if value is not None})
+
+    @property
+    def config(self) -> Mapping[str, t.Any]:
+        """The settings this connector was made with (read-only)."""
+        return MappingProxyType(self._settings)
+
+    @property
+    def redacted_url(self) -> str:
+        """`url` without credentials, for logs and messages."""
+        return redact_url(self.url)
+
+    # --- the client -------------------------------------------------------------------------------
+
+    def open_client(self) -> Client:
+        """The connector's client, opened (and the database created if missing) on the first call."""
+        if self._client is None:
+            logger.info("Opening ClickHouse at %s (database %s)", self.redacted_url, self.database)
+            self._client = open_client(
+                self.url,
+                username=self._settings.get("username"),
+                password=self._settings.get("password"),
+                database=self.database,
+                lock_wait_seconds=float(self._settings.get("lock_wait_seconds",
+                                                           defaults.DEFAULT_LOCK_WAIT_SECONDS)),
+            )
+        return self._client
+
+    @property
+    def client(self) -> Client:
+        return self._client if self._client is not None else self.open_client()
+
+    def close(self) -> None:
+        """Close the client (a later use opens a new one)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            self.__dict__.pop("converts_native_types", None)
+            client.close()
+
+    def __enter__(self) -> ClickHouseConnector:
+        self.open_client()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- naming and quoting -----------------------------------------------------------------------
+
+    def table_name(self, stream_name: str) -> str:
+        """The table of a stream under this connector's `table_name_pattern`."""
+        return naming.table_name(stream_name, self.table_name_pattern)
+
+    @staticmethod
+    def quote(identifier: str) -> str:
+        """A backtick-quoted identifier (any name without control characters)."""
+        return quote_identifier(identifier)
+
+    def full_table_name(self, table: str) -> str:
+        """`database`.`table`, quoted."""
+        return qualified_table(self.database, table)
+
+    # --- types and DDL ----------------------------------------------------------------------------
+
+    def column_types(
+        self, stream_name: str, schema: Mapping[str, t.Any], key_properties: Sequence[str]
+    ) -> dict[str, st.ColumnType]:
+        """The table's columns for a stream schema: its properties, then the `_sdc_*` columns."""
+        json_as = self._settings.get("json_as") or defaults.DEFAULT_JSON_AS
+        return desired_columns(stream_name, schema, key_properties, json_as)
+
+    @cached_property
+    def engine_options(self) -> EngineOptions:
+        table_settings = self._settings.get("table_settings")
+        return EngineOptions(
+            engine=self._settings.get("engine") or defaults.DEFAULT_ENGINE,
+            partition_by=self._settings.get("partition_by") or None,
+            table_settings=dict(
+                defaults.DEFAULT_TABLE_SETTINGS if table_settings is None else table_settings
+            ),
+        )
+
+    def table_columns(self, table: str) -> dict[str, st.ColumnType]:
+        """The columns of an existing table (empty when it does not exist)."""
+        return existing_columns(self.client, self.database, table)
+
+    def prepare_table(
+        self, stream_name: str, table: str, schema: Mapping[str, t.Any], key_properties: Sequence[str]
+    ) -> dict[str, st.ColumnType]:
+        """Create the table, or evolve it to the schema (ADD COLUMN, MODIFY COLUMN to a wider type).
+
+        Returns the column types to load into, in table order. Also moves the version sequence
+        above the table's latest `_sdc_version`."""
+        wanted = self.column_types(stream_name, schema, key_properties)
+        columns = ensure_table(
+            self.client, stream_name, self.database, table, wanted, key_properties, self.engine_options
+        )
+        self.versions.ensure_above(max_version(self.client, self.database, table))
+        return columns
+
+    # --- versions and inserts ---------------------------------------------------------------------
+
+    def reserve_versions(self, count: int) -> int:
+        """`count` consecutive `_sdc_version` values, above every one handed out before; the first."""
+        return self.versions.take(count)
+
+    @cached_property
+    def converts_native_types(self) -> bool:
+        """Whether the server converts Native insert types to the column types (plain for Nullable,
+        String for Decimal), which `columns.insert_type` relies on."""
+        setting = self.client.server_settings.get(_NATIVE_TYPE_CONVERSION)
+        return getattr(setting, "value", None) == "1"
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[t.Any]],
+        column_names: Sequence[str],
+        column_types: Sequence[str],
+        *,
+        token: str,
+    ) -> None:
+        """Insert one column-oriented block, retried on transient errors (`insert_retries`).
+
+        `token` is the block's `insert_deduplication_token`: a retry of an insert whose acknowledgement
+        was lost adds no rows on tables with `non_replicated_deduplication_window` (or replicated)."""
+
+        def insert_once() -> None:
+            self.client.insert(
+                table=self.full_table_name(table),  # pre-quoted: dotted names pass through as they are
+                data=columns,
+                column_names=column_names,
+                column_type_names=column_types,
+                column_oriented=True,
+                settings={"insert_deduplication_token": token, "async_insert": 0},
+            )
+
+        self._with_retries(insert_once)()

@@ -1,0 +1,121 @@
+"""The target's settings: their JSON schema (with defaults and constraints) as `--about` shows it.
+
+Constraints (minimums, allowed values, the `{stream}` placeholder) are declared here and checked by
+the SDK's config validation; a violation names the setting and the value, e.g.
+`invalid settings: 0 is less than the minimum of 1 in config['batch_size_rows']`.
+"""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+from target_clickhouse import defaults, naming
+
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "url",
+        th.StringType,
+        description=(
+            "Where ClickHouse is: `chdb:///abs/dir` opens an embedded ClickHouse (chdb) in that "
+            "directory (one process at a time); `http://[user:pass@]host:8123` or `https://…:8443` "
+            "reaches a server or ClickHouse Cloud. Default: `chdb://` + the absolute path of "
+            "`./data/clickhouse` under the current working directory."
+        ),
+    ),
+    th.Property("username", th.StringType, description="ClickHouse user (overrides one in `url`)."),
+    th.Property(
+        "password",
+        th.StringType,
+        secret=True,
+        description="ClickHouse password (overrides one in `url`). Never logged.",
+    ),
+    th.Property(
+        "database",
+        th.StringType(min_length=1),
+        default=naming.DEFAULT_DATABASE,
+        description="Database to load into; created if missing.",
+    ),
+    th.Property(
+        "table_name_pattern",
+        th.StringType(pattern=naming.STREAM_PLACEHOLDER),  # `{` `}` without digits: literal in a regex
+        default=naming.DEFAULT_TABLE_NAME_PATTERN,
+        description="Table name per stream; `{stream}` is replaced by the stream name.",
+    ),
+    th.Property(
+        "batch_size_rows",
+        th.IntegerType(minimum=1),
+        default=defaults.DEFAULT_BATCH_SIZE_ROWS,
+        description="Insert a stream's rows once this many are buffered (bounds memory).",
+    ),
+    th.Property(
+        "batch_size_bytes",
+        th.IntegerType(minimum=1),
+        default=defaults.DEFAULT_BATCH_SIZE_BYTES,
+        description="Insert a stream's rows once their estimated size reaches this many bytes.",
+    ),
+    th.Property(
+        "insert_retries",
+        th.IntegerType(minimum=0),
+        default=defaults.DEFAULT_INSERT_RETRIES,
+        description=(
+            "Retries (exponential backoff) of a failed insert on network errors and transient server "
+            "errors; retried blocks carry the same versions and deduplication token."
+        ),
+    ),
+    th.Property(
+        "lock_wait_seconds",
+        th.NumberType(minimum=0),
+        default=defaults.DEFAULT_LOCK_WAIT_SECONDS,
+        description=(
+            "Embedded ClickHouse only: how long to wait, with a log line, when another process (a query "
+            "tool, a notebook) holds the chdb directory, before failing."
+        ),
+    ),
+    th.Property(
+        "flush_interval_seconds",
+        th.NumberType(exclusive_minimum=0),
+        default=defaults.DEFAULT_FLUSH_INTERVAL_SECONDS,
+        description=(
+            "Insert every buffered row and emit the latest STATE at least this often (seconds), "
+            "so a long run checkpoints its progress."
+        ),
+    ),
+    th.Property(
+        "engine",
+        th.StringType,
+        default=defaults.DEFAULT_ENGINE,
+        allowed_values=list(defaults.ENGINES),
+        description=(
+            "Table engine for streams with key properties: `ReplacingMergeTree(_sdc_version)` keeps the "
+            "latest row per key; `MergeTree` keeps every row. Streams without keys always use MergeTree."
+        ),
+    ),
+    th.Property(
+        "partition_by",
+        th.StringType,
+        description="Optional PARTITION BY expression for new tables, e.g. `toYYYYMM(created_at)`.",
+    ),
+    th.Property(
+        "table_settings",
+        th.ObjectType(additional_properties=True),
+        default=defaults.DEFAULT_TABLE_SETTINGS,
+        description=(
+            "SETTINGS for new tables. The default `non_replicated_deduplication_window: 1000` makes a "
+            "retried insert a no-op on non-replicated tables."
+        ),
+    ),
+    th.Property(
+        "json_as",
+        th.StringType,
+        default=defaults.DEFAULT_JSON_AS,
+        allowed_values=list(defaults.JSON_AS),
+        description=(
+            "Column type for object properties: `String` holds the JSON text, `JSON` uses ClickHouse's "
+            "JSON type. Arrays are always stored as JSON text."
+        ),
+    ),
+).to_dict()
+
+# Target-level SDK built-ins this target does not offer: metadata columns are always written and
+# loads are upserts by key (ReplacingMergeTree), so these settings would have no effect.
+UNSUPPORTED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method")
