@@ -28,6 +28,15 @@ def captures_dir() -> Path:
     return CAPTURES
 
 
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """One `meltano install`ed throw-away project for every end-to-end suite of the session (each test
+    gets its own warehouse and Meltano system database; see tests/support/pipeline_testing.py)."""
+    from pipeline_testing import install_project
+
+    return install_project(tmp_path_factory.mktemp("meltano") / "project")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An unmarked test would silently drop out of `make check`: refuse to run until it has a tier."""
     wrong = [f"{item.nodeid} ({', '.join(tiers) or 'none'})" for item in items

@@ -10,6 +10,7 @@ more of the same data, not a second dataset.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -85,17 +86,28 @@ def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) 
     return proc
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (systemd, `kill`, a test) unwinds like Ctrl-C, so the sandbox child is stopped too."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def serve(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
     """The demo's sandbox in the foreground until Ctrl-C."""
+    _exit_on_sigterm()
     proc = start_sandbox(settings, sandbox, new_clock=False)
     click.echo(f"QTickets sandbox (the demo's data) at {sandbox.base_url}, token {sandbox.token}. Now, in "
                "another terminal:\n  .venv/bin/qtickets-pipeline run --days 7\nCtrl-C stops it.")
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=10)
         return 0
+    finally:
+        _stop(proc)
 
 
 def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
@@ -103,6 +115,7 @@ def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
     meltano_cli.install(settings)
     click.echo(f"== starting the QTickets sandbox ({sandbox.orders} orders, {sandbox.events} events) at "
                f"{sandbox.base_url}")
+    _exit_on_sigterm()
     proc = start_sandbox(settings, sandbox, new_clock=True)
     try:
         env = dict(settings.env, QTICKETS_BASE_URL=sandbox.base_url, QTICKETS_TOKEN=sandbox.token)
@@ -114,8 +127,7 @@ def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
             return 1
         click.echo(f"   {result.status}: {sum(result.rows_loaded.values())} rows loaded")
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        _stop(proc)
     with connect(settings) as client:
         text, path = write_report(client, settings, default_report_path(settings))
         click.echo("\n" + text + f"\n\nreport: {path}\n")

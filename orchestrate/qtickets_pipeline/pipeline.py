@@ -1,4 +1,6 @@
-"""One pipeline run: lock → bookkeeping row → `meltano run qtickets_load` → counts → transforms → row."""
+"""One `qtickets-pipeline run`: the overlap lock and the window, then `meltano run qtickets_load` (whose
+begin/finish steps record the run and apply the transforms); a failure the job could not record is
+recorded here."""
 
 from __future__ import annotations
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from pipeline_testing import TOKEN, Pipeline, install_project
+from pipeline_testing import TOKEN, Pipeline
 from qtickets_pipeline.doctor import missing_privileges
 from qtickets_pipeline.warehouse import REQUIRED_PRIVILEGES, grant_sql
 from qtickets_sandbox.testing import SandboxServer
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return install_project(tmp_path_factory.mktemp("project"))
 
 
 @pytest.mark.e2e

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +15,6 @@ from pipeline_testing import (
     assert_attendance_exact,
     assert_inventory_exact,
     assert_sales_exact,
-    install_project,
     runs,
     utc,
 )
@@ -33,11 +31,6 @@ EARLIEST_CHANGE_SQL = """
     FROM zakaz.stg_qtickets_orders_raw AS o
     LEFT JOIN (SELECT order_id, max(updated_at) AS newest FROM zakaz.stg_qtickets_sales_raw GROUP BY order_id)
         AS t ON t.order_id = o.id"""
-
-
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    return install_project(tmp_path_factory.mktemp("project"))
 
 
 def assert_sales_14d_match_truth(pipe: Pipeline, truth: dict) -> None:

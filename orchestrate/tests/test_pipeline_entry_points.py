@@ -5,11 +5,14 @@ writing run, and spooled rows only reach their own warehouse."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 import subprocess
 import time
-from pathlib import Path
+import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pipeline_testing import (
@@ -18,18 +21,13 @@ from pipeline_testing import (
     Pipeline,
     assert_attendance_exact,
     assert_sales_exact,
-    install_project,
     runs,
 )
+from qtickets_pipeline.demo import DEMO
 from qtickets_pipeline.overlap import RunLock
 from qtickets_sandbox.testing import SandboxServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return install_project(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture
@@ -141,3 +139,43 @@ def test_a_run_waits_for_a_reader_and_a_reader_is_told_about_a_run(pipe, sandbox
             assert "retry in a moment" in busy.stderr
     finally:
         lock.release()
+
+
+def test_sandbox_command_serves_the_demo_data_for_the_readme_follow_ups(project, tmp_path):
+    """After `make demo`: `qtickets-pipeline sandbox` serves the demo's organiser (same seed, counts and
+    clock) on the demo's port, and the README's next command works as written."""
+    pipe = Pipeline(project, tmp_path, DEMO.base_url)
+    started_at = (datetime.now(UTC) - timedelta(hours=5)).replace(second=0, microsecond=0)
+    record = pipe.settings().state_dir / "demo-sandbox.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"start_at": started_at.isoformat(), "seed": DEMO.seed}))
+    env = {k: v for k, v in pipe.env.items() if not k.startswith("QTICKETS_")}  # the demo's own URL and token
+    server = subprocess.Popen([str(BIN / "qtickets-pipeline"), "sandbox"], env=env, cwd=pipe.work,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        truth = _wait_for_truth(DEMO)
+        assert datetime.fromisoformat(truth["now"]) == started_at
+        with SandboxServer(seed=DEMO.seed, orders=DEMO.orders, events=DEMO.events, now=started_at) as same:
+            assert same.truth()["tickets"] == truth["tickets"]  # the demo's data, not a second dataset
+        follow_up = subprocess.run([str(BIN / "qtickets-pipeline"), "run", "--days", "7"], env=env,
+                                   cwd=pipe.work, capture_output=True, text=True, timeout=300)
+        assert follow_up.returncode == 0, follow_up.stderr[-3000:]
+        assert "succeeded" in follow_up.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with socket.socket() as probe:  # the sandbox process went with it (no orphan on the demo's port)
+        assert probe.connect_ex((DEMO.host, DEMO.port)) != 0
+
+
+def _wait_for_truth(sandbox, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    root = sandbox.base_url.rsplit("/api/rest/v1", 1)[0]
+    while True:
+        try:
+            with urllib.request.urlopen(f"{root}/_sandbox/truth", timeout=10) as answer:
+                return json.loads(answer.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

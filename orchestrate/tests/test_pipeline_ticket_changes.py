@@ -5,7 +5,6 @@ and attendance per show × zone too — whether refunds bump the order's updated
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from pipeline_testing import (
@@ -13,7 +12,6 @@ from pipeline_testing import (
     Pipeline,
     assert_attendance_exact,
     assert_sales_exact,
-    install_project,
     runs,
 )
 from qtickets_sandbox.testing import SandboxServer
@@ -22,11 +20,6 @@ pytestmark = pytest.mark.e2e
 
 SIMULATED_MINUTES = 48 * 60
 GAPS = [30, 60, 120, 180, 240, 360]
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return install_project(tmp_path_factory.mktemp("project"))
 
 
 @pytest.mark.parametrize("bumps", [True, False], ids=["refund-bumps-order", "refund-leaves-order"])

@@ -282,8 +282,3 @@ class RecordNormalizer:
         if self.key is not None and out.get(self.key) is None:
             raise missing_key_error(self.stream, self.key)
         return out
-
-
-def normalize_record(record: dict, schema: dict) -> dict:
-    """One-off variant (tests, small streams); streams keep a compiled RecordNormalizer."""
-    return RecordNormalizer(schema).convert(record)

@@ -27,6 +27,7 @@ from target_clickhouse.redaction import redact, redact_url
 
 DEFAULT_EMBEDDED_DIR = Path("data") / "clickhouse"
 LOCK_POLL_SECONDS = 0.5
+RETRIED_FAILED_STARTS = 3
 logger = logging.getLogger("target-clickhouse.connection")
 # clickhouse-connect logs "Unexpected Http Driver Exception" before raising what `_open_http` reports in
 # one clear line: the log line only repeats it.
@@ -94,18 +95,17 @@ def _open_chdb(path: str, wait_seconds: float) -> Client:
     # resolves relative paths, `~` and %-escapes itself (`chdb_path`).
     os.makedirs(path, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
-    waited = False
+    waited, failed_starts = False, 0
     while True:
         try:
             client = clickhouse_connect.get_client(interface="chdb", path=path)
         except Exception as exc:
-            # A holder that just let go can leave a failed start (Code 36, "Error initializing
-            # EmbeddedServer") instead of Code 76: both are waited for while the deadline allows.
             locked = directory_is_locked(path) or "lock" in str(exc).lower()
-            if not locked and waited:
-                locked = "EmbeddedServer" in str(exc)
-            if locked and time.monotonic() < deadline:
-                if not waited:
+            # Two processes starting on one directory at once can leave the loser a failed start (Code 36,
+            # "Error initializing EmbeddedServer") instead of Code 76: tried again a few times.
+            failed_starts += "EmbeddedServer" in str(exc) and not locked
+            if (locked or 0 < failed_starts <= RETRIED_FAILED_STARTS) and time.monotonic() < deadline:
+                if locked and not waited:
                     holder = directory_holder(path) or "another process"
                     logger.warning("embedded ClickHouse directory %s is in use by %s; waiting up to %.0f s",
                                    path, holder, wait_seconds)

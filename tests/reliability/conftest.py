@@ -11,15 +11,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from qtickets_sandbox.testing import SandboxServer
-from reliability_harness import TOKEN, Pipeline, install_project
+from reliability_harness import TOKEN, Pipeline
 
 # Small but varied: every scenario still sees sold, refunded and cancelled tickets.
 SANDBOX = {"seed": 5, "orders": 250, "events": 5}
-
-
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    return install_project(tmp_path_factory.mktemp("reliability") / "project")
 
 
 @pytest.fixture(params=[True, False], ids=["refund-bumps-order", "refund-leaves-order"])
