@@ -42,9 +42,11 @@ def _sdk_private_names() -> set[str]:
 
 
 def _uses(path: Path, private: set[str]) -> list[str]:
+    """SDK private names this file reads, or overrides (a method of the same name: a private hook)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [f"{path.name}:{node.lineno}: def {node.name}" for node in ast.walk(tree)
+             if isinstance(node, ast.FunctionDef) and node.name in private]
     own = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.ClassDef)}
-    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in private and node.attr not in own:
             found.append(f"{path.name}:{node.lineno}: .{node.attr}")

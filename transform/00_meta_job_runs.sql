@@ -3,9 +3,9 @@
 -- or through v_job_runs). Status vocabulary: running | success | failed | skipped (skipped = another
 -- run held the overlap lock). A run that died without finishing stays `running`; v_job_runs shows it
 -- as `crashed`, and the next run on the same host closes it out as `failed`.
-CREATE DATABASE IF NOT EXISTS {{ database }};
+CREATE DATABASE IF NOT EXISTS {{ database }} {{ on_cluster }};
 
-CREATE TABLE IF NOT EXISTS {{ database }}.meta_job_runs
+CREATE TABLE IF NOT EXISTS {{ database }}.meta_job_runs {{ on_cluster }}
 (
     job_name           LowCardinality(String),
     run_id             String,
@@ -26,12 +26,12 @@ CREATE TABLE IF NOT EXISTS {{ database }}.meta_job_runs
     pid                UInt32,
     updated_at         DateTime64(6, 'UTC')
 )
-ENGINE = ReplacingMergeTree(updated_at)
+ENGINE = {{ engine.ReplacingMergeTree(updated_at) }}
 ORDER BY (job_name, run_id);
 
 -- Latest state of every run; `effective_status` turns runs stuck in `running` for more than 2 hours
 -- (a 30-minute job never legitimately takes that long) into `crashed`.
-CREATE OR REPLACE VIEW {{ database }}.v_job_runs AS
+CREATE OR REPLACE VIEW {{ database }}.v_job_runs {{ on_cluster }} AS
 SELECT
     job_name,
     run_id,

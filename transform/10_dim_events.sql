@@ -1,30 +1,19 @@
--- Events directory: latest version of each event (FINAL = dedup by key, highest _sdc_version wins),
--- with its city and the first/last non-deleted show.
-CREATE OR REPLACE VIEW {{ database }}.dim_events AS
+-- Events directory: the latest version of each event, with its city and the first/last non-deleted show.
+-- A thin read of mart_events (transform/05_marts.sql), which every refresh rebuilds from staging.
+CREATE OR REPLACE VIEW {{ database }}.dim_events {{ on_cluster }} AS
 SELECT
-    e.id                       AS event_id,
-    e.name                     AS name,
-    e.is_active                AS is_active,
-    e.city_id                  AS city_id,
-    e.city_name                AS city_name,
-    e.city_timezone            AS city_timezone,
-    e.place_name               AS place_name,
-    sh.first_show_at           AS first_show_at,
-    sh.last_show_at            AS last_show_at,
-    sh.shows                   AS shows,
-    toBool(e.deleted_at IS NOT NULL) AS is_deleted,
-    e.deleted_at               AS deleted_at,
-    e.created_at               AS created_at,
-    e.updated_at               AS updated_at
-FROM {{ staging.events }} AS e FINAL
-LEFT JOIN
-(
-    SELECT
-        event_id,
-        min(start_date) AS first_show_at,
-        max(start_date) AS last_show_at,
-        count()         AS shows
-    FROM {{ staging.shows }} FINAL
-    WHERE deleted_at IS NULL
-    GROUP BY event_id
-) AS sh ON sh.event_id = e.id;
+    event_id,
+    name,
+    is_active,
+    city_id,
+    city_name,
+    city_timezone,
+    place_name,
+    first_show_at,
+    last_show_at,
+    shows,
+    is_deleted,
+    deleted_at,
+    created_at,
+    updated_at
+FROM {{ database }}.mart_events;

@@ -1,21 +1,21 @@
 -- Seat inventory: the latest snapshot of every show × zone (shows deleted since are left out), and the
--- same summed per event. argMax over (snapshot_at, _sdc_version) picks the newest snapshot row.
-CREATE OR REPLACE VIEW {{ database }}.v_inventory_latest AS
+-- same summed per event. Thin reads of mart_inventory, where the refresh folds in every new snapshot
+-- (argMax over (snapshot_at, _sdc_version) picks the newest snapshot row).
+CREATE OR REPLACE VIEW {{ database }}.v_inventory_latest {{ on_cluster }} AS
 SELECT
-    i.show_id                                              AS show_id,
-    i.zone_id                                              AS zone_id,
-    argMax(i.event_id, (i.snapshot_at, i._sdc_version))    AS event_id,
-    max(i.snapshot_at)                                     AS snapshot_at,
-    argMax(i.capacity, (i.snapshot_at, i._sdc_version))    AS capacity,
-    argMax(i.free, (i.snapshot_at, i._sdc_version))        AS free,
-    argMax(i.sold, (i.snapshot_at, i._sdc_version))        AS sold,
-    argMax(i.held, (i.snapshot_at, i._sdc_version))        AS held,
-    argMax(i.disabled, (i.snapshot_at, i._sdc_version))    AS disabled
-FROM {{ staging.inventory }} AS i
-WHERE i.show_id NOT IN (SELECT id FROM {{ staging.shows }} FINAL WHERE deleted_at IS NOT NULL)
-GROUP BY i.show_id, i.zone_id;
+    show_id,
+    zone_id,
+    event_id,
+    snapshot_at,
+    capacity,
+    free,
+    sold,
+    held,
+    disabled
+FROM {{ database }}.mart_inventory
+WHERE NOT show_deleted;
 
-CREATE OR REPLACE VIEW {{ database }}.v_inventory_by_event AS
+CREATE OR REPLACE VIEW {{ database }}.v_inventory_by_event {{ on_cluster }} AS
 SELECT
     event_id,
     uniqExact(show_id)  AS shows,
@@ -26,5 +26,6 @@ SELECT
     sum(disabled)       AS disabled,
     min(snapshot_at)    AS oldest_snapshot_at,
     max(snapshot_at)    AS newest_snapshot_at
-FROM {{ database }}.v_inventory_latest
+FROM {{ database }}.mart_inventory
+WHERE NOT show_deleted
 GROUP BY event_id;

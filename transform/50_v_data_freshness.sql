@@ -1,6 +1,6 @@
 -- Freshness per stream: when rows last arrived, the newest source change, the lag behind now, raw rows
 -- vs unique keys (the gap is versions not merged yet), plus the last successful run and the last run.
-CREATE OR REPLACE VIEW {{ database }}.v_data_freshness AS
+CREATE OR REPLACE VIEW {{ database }}.v_data_freshness {{ on_cluster }} AS
 WITH
     runs AS
     (

@@ -146,12 +146,17 @@ def install(env_file, environment) -> None:
 
 @main.command()
 @common
-def transform(env_file, environment) -> None:
-    """Apply transform/*.sql to ClickHouse (idempotent)."""
+@click.option("--rebuild", is_flag=True,
+              help="Rebuild the marts from all of staging, not only from the rows new since the last one.")
+def transform(env_file, environment, rebuild) -> None:
+    """Apply transform/*.sql and bring the marts up to date with staging (idempotent)."""
     settings = _settings(env_file, environment)
-    with reader(settings) as client:
+    with reader(settings) as client, RunLock(settings.state_dir) as lock:
+        if not lock.acquire():  # a run refreshes the marts itself; two refreshes at once would collide
+            raise click.ClickException(f"a run (pid {lock.holder_pid()}) is active and refreshes the marts "
+                                       "itself; retry after it")
         transforms.ensure_bookkeeping(client, settings)
-        applied = transforms.apply_all(client, settings)
+        applied = transforms.apply_all(client, settings, rebuild=rebuild)
     click.echo("applied: " + ", ".join(applied))
 
 

@@ -98,6 +98,8 @@ def finish(settings: Settings) -> JobRun:
             raise
         run.finish("success")
         jobruns.write(client, settings.database, run)
+        # Runs skipped while this one held the directory spooled their rows: write them now.
+        jobruns.drain_spool(client, settings.database, settings.state_dir, settings.warehouse)
         current.unlink(missing_ok=True)
         from . import report  # plotting libraries only where a report is drawn, not in `begin`
 

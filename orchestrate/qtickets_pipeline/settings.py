@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
+from target_clickhouse.ddl import check_cluster, check_engine_flavour
 from target_clickhouse.defaults import DEFAULT_LOCK_WAIT_SECONDS
+from target_clickhouse.errors import ConfigError
 from target_clickhouse.naming import DEFAULT_DATABASE
 from target_clickhouse.redaction import redact_url
 
@@ -25,6 +27,8 @@ USER_VARIABLES = {
     "CLICKHOUSE_USER": ("target-clickhouse", "username"),
     "CLICKHOUSE_PASSWORD": ("target-clickhouse", "password"),
     "CLICKHOUSE_DATABASE": ("target-clickhouse", "database"),
+    "CLICKHOUSE_CLUSTER": ("target-clickhouse", "cluster"),
+    "CLICKHOUSE_ENGINE_FLAVOUR": ("target-clickhouse", "engine_flavour"),
 }
 
 
@@ -102,6 +106,8 @@ class Settings:
     days_back: int
     lock_wait_seconds: int  # how long an embedded-ClickHouse open waits for another process to let go
     report_tz: str
+    engine_flavour: str = "plain"  # plain | replicated | cloud: the engines the target and transforms create
+    cluster: str | None = None  # every DDL statement runs ON CLUSTER it (docs/scaling.md)
 
     @property
     def transform_dir(self) -> Path:
@@ -152,6 +158,11 @@ def load_settings(
     report_tz = env.get("REPORT_TZ", "").strip() or DEFAULT_REPORT_TZ
     if not all(c.isalnum() or c in "/_+-" for c in report_tz):
         raise SettingsError(f"REPORT_TZ must be a time zone name like Europe/Moscow, got {report_tz!r}")
+    try:
+        flavour = check_engine_flavour(env.get("CLICKHOUSE_ENGINE_FLAVOUR", "").strip())
+        cluster = check_cluster(env.get("CLICKHOUSE_CLUSTER", "").strip(), flavour)
+    except ConfigError as exc:
+        raise SettingsError(name_user_settings(str(exc))) from None
     return Settings(
         project_root=root,
         environment=meltano_env,
@@ -163,4 +174,6 @@ def load_settings(
         days_back=_int(env, "QTICKETS_DAYS_BACK", DEFAULT_DAYS_BACK),
         lock_wait_seconds=_int(env, "CLICKHOUSE_LOCK_WAIT_SECONDS", DEFAULT_LOCK_WAIT_SECONDS, "seconds", 0),
         report_tz=report_tz,
+        engine_flavour=flavour,
+        cluster=cluster,
     )

@@ -1,5 +1,6 @@
 """Reading, rendering, splitting and applying the transform/*.sql files (`{{ placeholder }}` templates:
-the database, the report zone and the staging tables come from the settings and the target's naming)."""
+the database, the report zone, the staging tables and the cluster-ready DDL pieces come from the settings
+and the target's naming and DDL modules)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from target_clickhouse.ddl import engine_clause
 from target_clickhouse.naming import table_name
 
 BOOKKEEPING_FILE = "00_meta_job_runs.sql"
@@ -49,7 +51,7 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in statements if s]
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)(?:\(([^()]*)\))?\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,20 @@ class SqlFile:
 
 
 def render(sql: str, names: dict[str, str], origin: str = "SQL") -> tuple[str, frozenset[str]]:
-    """`{{ name }}` placeholders filled in: `database`, `report_tz`, `job`, `staging.<stream>` (the
-    qualified staging table) and `table.<stream>` (its bare name); also the streams referenced."""
+    """`{{ name }}` placeholders filled in: `database`, `report_tz`, `job`, `on_cluster` (` ON CLUSTER c`
+    or nothing), `staging.<stream>` (the qualified staging table), `table.<stream>` (its bare name),
+    `engine.<Engine>(args)` (the engine clause in the `engine_flavour` of `names`, e.g.
+    `{{ engine.ReplacingMergeTree(updated_at) }}`) and any other key of `names`; also the streams
+    referenced."""
     streams: set[str] = set()
 
     def fill(match: re.Match) -> str:
-        name = match.group(1)
+        name, args = match.group(1), match.group(2)
         kind, _, stream = name.partition(".")
+        if kind == "engine" and stream:
+            return engine_clause(stream, (args or "").split(","), names.get("engine_flavour"))
+        if args is not None:
+            raise TransformError(f"{origin}: only engine placeholders take arguments: {match.group(0)}")
         if stream and kind in ("staging", "table"):
             streams.add(stream)
             table = table_name(stream)
@@ -81,6 +90,24 @@ def render(sql: str, names: dict[str, str], origin: str = "SQL") -> tuple[str, f
 def load(path: Path, names: dict[str, str]) -> SqlFile:
     text, streams = render(path.read_text(encoding="utf-8"), names, path.name)
     return SqlFile(path, split_statements(text), streams)
+
+
+def existing_tables(client, database: str) -> set[str]:
+    rows = client.query("SELECT name FROM system.tables WHERE database = {db:String}",
+                        parameters={"db": database}).result_rows
+    return {name for (name,) in rows}
+
+
+def check_staging(sql_file: SqlFile, label: str, database: str, existing: set[str]) -> None:
+    """Every staging table `sql_file` reads is in `existing` (`existing_tables`); else an error naming the
+    file (`label`) and the tables (they appear once the job has loaded those streams)."""
+    missing = [f"{database}.{table_name(stream)}" for stream in sorted(sql_file.staging)
+               if table_name(stream) not in existing]
+    if missing:
+        raise TransformError(
+            f"{label}: staging table(s) {', '.join(missing)} do not exist yet: run the load first "
+            "(`qtickets-pipeline run`) with those streams selected"
+        )
 
 
 def transform_files(transform_dir: Path) -> list[Path]:

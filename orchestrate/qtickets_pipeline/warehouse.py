@@ -33,6 +33,7 @@ def connector(settings: Settings) -> ClickHouseConnector:
         "url": settings.clickhouse_url, "username": settings.clickhouse_user,
         "password": settings.clickhouse_password, "database": settings.database,
         "lock_wait_seconds": settings.lock_wait_seconds,
+        "engine_flavour": settings.engine_flavour, "cluster": settings.cluster,
     })
 
 

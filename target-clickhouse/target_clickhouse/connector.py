@@ -32,6 +32,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from target_clickhouse import defaults, naming
 from target_clickhouse import schema_types as st
 from target_clickhouse.connection import default_url, open_client
+from target_clickhouse.ddl import check_cluster, check_engine_flavour
 from target_clickhouse.identifiers import qualified_table, quote_identifier, validate_identifier
 from target_clickhouse.redaction import redact_url
 from target_clickhouse.tables import (
@@ -71,9 +72,10 @@ class ClickHouseConnector:
     """The target's connection to ClickHouse: client, naming, types, DDL, inserts, versions.
 
     `config` takes the target's settings (`url`, `username`, `password`, `database`,
-    `table_name_pattern`, `engine`, `partition_by`, `table_settings`, `json_as`, `insert_retries`);
-    every one is optional. The client opens on first use (`client`, `open_client()`) and stays open
-    until `close()`; with embedded ClickHouse, close it before another process needs the directory.
+    `table_name_pattern`, `engine`, `engine_flavour`, `cluster`, `partition_by`, `table_settings`,
+    `json_as`, `insert_retries`); every one is optional. The client opens on first use (`client`,
+    `open_client()`) and stays open until `close()`; with embedded ClickHouse, close it before another
+    process needs the directory.
     """
 
     def __init__(self, config: Mapping[str, t.Any] | None = None) -> None:
@@ -85,6 +87,8 @@ class ClickHouseConnector:
         self.table_name_pattern: str = naming.check_table_name_pattern(
             self._settings.get("table_name_pattern") or naming.DEFAULT_TABLE_NAME_PATTERN
         )
+        self.engine_flavour: str = check_engine_flavour(self._settings.get("engine_flavour"))
+        self.cluster: str | None = check_cluster(self._settings.get("cluster"), self.engine_flavour)
         self.versions = VersionSequence()
         self._client: Client | None = None
         retries = self._settings.get("insert_retries")
@@ -133,6 +137,7 @@ class ClickHouseConnector:
                 database=self.database,
                 lock_wait_seconds=float(self._settings.get("lock_wait_seconds",
                                                            defaults.DEFAULT_LOCK_WAIT_SECONDS)),
+                cluster=self.cluster,
             )
         return self._client
 
@@ -185,13 +190,17 @@ class ClickHouseConnector:
 
     @cached_property
     def engine_options(self) -> EngineOptions:
-        table_settings = self._settings.get("table_settings")
+        given = self._settings.get("table_settings")
+        table_settings = dict(defaults.DEFAULT_TABLE_SETTINGS if given is None else given)
+        if self.engine_flavour != defaults.DEFAULT_ENGINE_FLAVOUR:
+            for name in defaults.PLAIN_ONLY_TABLE_SETTINGS:
+                table_settings.pop(name, None)
         return EngineOptions(
             engine=self._settings.get("engine") or defaults.DEFAULT_ENGINE,
             partition_by=self._settings.get("partition_by") or None,
-            table_settings=dict(
-                defaults.DEFAULT_TABLE_SETTINGS if table_settings is None else table_settings
-            ),
+            table_settings=table_settings,
+            flavour=self.engine_flavour,
+            cluster=self.cluster,
         )
 
     def table_columns(self, table: str) -> dict[str, st.ColumnType]:

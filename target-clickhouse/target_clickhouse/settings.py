@@ -91,6 +91,27 @@ SETTINGS = th.PropertiesList(
         ),
     ),
     th.Property(
+        "engine_flavour",
+        th.StringType,
+        default=defaults.DEFAULT_ENGINE_FLAVOUR,
+        allowed_values=list(defaults.ENGINE_FLAVOURS),
+        description=(
+            "How tables are made for where ClickHouse runs: `plain` (one server) uses the engine as named; "
+            "`replicated` (a self-managed cluster) its Replicated form at "
+            f"`{defaults.REPLICA_PATH}` with replica `{defaults.REPLICA_NAME}` (the servers' macros); "
+            "`cloud` (ClickHouse Cloud) no Replicated wrapper, so Cloud's SharedMergeTree applies. "
+            "`replicated` and `cloud` leave out `non_replicated_deduplication_window`."
+        ),
+    ),
+    th.Property(
+        "cluster",
+        th.StringType,
+        description=(
+            "Cluster name: CREATE DATABASE/TABLE and ALTER run ON CLUSTER it, so every server gets the "
+            "tables. Needs `engine_flavour` `replicated` (or `cloud`). Empty: one server, or Cloud."
+        ),
+    ),
+    th.Property(
         "partition_by",
         th.StringType,
         description="Optional PARTITION BY expression for new tables, e.g. `toYYYYMM(created_at)`.",

@@ -12,6 +12,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from target_clickhouse import schema_types as st
 from target_clickhouse.converters import make_converter
+from target_clickhouse.ddl import engine_clause, on_cluster
 from target_clickhouse.errors import ConfigError, SchemaEvolutionError
 from target_clickhouse.identifiers import qualified_table, quote_identifier
 
@@ -24,6 +25,10 @@ METADATA_COLUMNS: dict[str, st.ColumnType] = {
     VERSION_COLUMN: st.ColumnType(st.UINT64, False),
 }
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Per granule, the lowest and highest version and batch time: a reader of only the rows written since some
+# version or time (the pipeline's refresh of its marts) skips every older granule without reading it.
+SDC_INDEX = "_sdc_minmax"
+SDC_INDEX_SQL = f"INDEX {SDC_INDEX} (`_sdc_version`, `_sdc_batched_at`) TYPE minmax GRANULARITY 1"
 
 
 @dataclass
@@ -31,6 +36,8 @@ class EngineOptions:
     engine: str = "ReplacingMergeTree"
     partition_by: str | None = None
     table_settings: Mapping[str, object] = field(default_factory=dict)
+    flavour: str = "plain"  # plain | replicated | cloud (ddl.py)
+    cluster: str | None = None  # every CREATE/ALTER runs ON CLUSTER it
 
 
 def desired_columns(
@@ -73,14 +80,17 @@ def create_table_sql(
     options: EngineOptions,
 ) -> str:
     column_sql = ",\n  ".join(f"{quote_identifier(name)} {ctype.sql}" for name, ctype in columns.items())
+    if all(name in columns for name in ("_sdc_version", "_sdc_batched_at")):
+        column_sql += f",\n  {SDC_INDEX_SQL}"
     if key_properties and options.engine == "ReplacingMergeTree":
-        engine = f"ReplacingMergeTree({quote_identifier(VERSION_COLUMN)})"
+        engine = engine_clause("ReplacingMergeTree", [quote_identifier(VERSION_COLUMN)], options.flavour)
     else:
-        engine = "MergeTree"
+        engine = engine_clause("MergeTree", (), options.flavour)
     order_by = ", ".join(quote_identifier(key) for key in key_properties)
     if len(key_properties) != 1:
         order_by = f"({order_by})"
-    sql = f"CREATE TABLE IF NOT EXISTS {qualified_table(database, table)} (\n  {column_sql}\n)\n"
+    target = qualified_table(database, table) + on_cluster(options.cluster)
+    sql = f"CREATE TABLE IF NOT EXISTS {target} (\n  {column_sql}\n)\n"
     sql += f"ENGINE = {engine}\n"
     if options.partition_by:
         sql += f"PARTITION BY {options.partition_by}\n"
@@ -108,6 +118,15 @@ def _sorting_key(client: Client, database: str, table: str) -> list[str]:
     if text.startswith("(") and text.endswith(")"):
         text = text[1:-1]
     return [part.strip().strip("`") for part in text.split(",") if part.strip()]
+
+
+def _has_index(client: Client, database: str, table: str, index: str) -> bool:
+    result = client.query(
+        "SELECT count() FROM system.data_skipping_indices "
+        "WHERE database = {db:String} AND table = {tbl:String} AND name = {idx:String}",
+        parameters={"db": database, "tbl": table, "idx": index},
+    )
+    return bool(result.result_rows and result.result_rows[0][0])
 
 
 def _plan_column(stream: str, name: str, current: st.ColumnType, incoming: st.ColumnType) -> st.ColumnType:
@@ -150,6 +169,8 @@ def ensure_table(
         )
     final: dict[str, st.ColumnType] = {}
     statements: list[str] = []
+    if not _has_index(client, database, table, SDC_INDEX):  # tables made before the index existed
+        statements.append(f"ADD {SDC_INDEX_SQL.replace('INDEX', 'INDEX IF NOT EXISTS', 1)}")
     for name, incoming in columns.items():
         if name not in current:
             final[name] = incoming
@@ -161,7 +182,7 @@ def ensure_table(
             statements.append(f"MODIFY COLUMN {quote_identifier(name)} {planned.sql}")
     for statement in statements:
         try:
-            client.command(f"ALTER TABLE {target} {statement}")
+            client.command(f"ALTER TABLE {target}{on_cluster(options.cluster)} {statement}")
         except ClickHouseError as exc:
             raise SchemaEvolutionError(
                 f"stream '{stream}': cannot evolve table {database}.{table} ({statement}): {exc}"

@@ -3,6 +3,7 @@ and retried inserts that do not duplicate rows."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -36,11 +37,12 @@ def test_bad_record_fails_the_cli_with_one_clear_message(warehouse):
 def test_locked_directory_is_reported_clearly(warehouse):
     holder = open_client(warehouse.url, database=warehouse.database)
     try:
-        result = warehouse.run_cli(warehouse.lines([warehouse.schema("orders", PROPS, ["id"])]))
+        result = warehouse.run_cli(warehouse.lines([warehouse.schema("orders", PROPS, ["id"])]),
+                                   lock_wait_seconds=1)
     finally:
         holder.close()
     assert result.returncode == 1
-    assert "is in use by another process (Code: 76" in result.stderr
+    assert f"is in use by pid {os.getpid()} (" in result.stderr and "(Code: 76" in result.stderr
     assert "only one process at a time may open a chdb directory" in result.stderr
 
 

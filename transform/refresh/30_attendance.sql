@@ -1,0 +1,49 @@
+-- mart_attendance's next content (swapped in whole: one row per show × zone): the rows of untouched shows
+-- as they are, and a recount of every touched show from mart_sales — shows of changed tickets (before and
+-- after the change) and shows whose start or finish changed. `incremental` is 0 when the marts are
+-- rebuilt: then every show is recounted.
+INSERT INTO {{ database }}.mart_attendance_next
+WITH
+    shows AS
+    (
+        SELECT id, start_date, finish_date FROM {{ staging.shows }} FINAL
+    ),
+    touched AS
+    (
+        SELECT show_id FROM {{ database }}.mart_pending_shows
+        UNION ALL
+        SELECT show_id FROM {{ database }}.mart_sales_changes
+        UNION ALL
+        SELECT a.show_id
+        FROM {{ database }}.mart_attendance AS a
+        LEFT JOIN shows AS s ON s.id = a.show_id
+        WHERE NOT (a.show_start_at <=> s.start_date AND a.show_finish_at <=> s.finish_date)
+    )
+SELECT *
+FROM {{ database }}.mart_attendance
+WHERE {{ incremental }} AND show_id NOT IN touched
+UNION ALL
+SELECT
+    a.show_id                                                  AS show_id,
+    a.zone_id                                                  AS zone_id,
+    a.event_id                                                 AS event_id,
+    sh.start_date                                              AS show_start_at,
+    sh.finish_date                                             AS show_finish_at,
+    toDateTime64OrNull(formatDateTime(sh.start_date, '%F %T', a.local_tz), 0, 'UTC') AS show_start_at_local,
+    a.tickets_sold                                             AS tickets_sold,
+    a.checked_in                                               AS checked_in
+FROM
+(
+    SELECT
+        show_id,
+        zone_id,
+        any(event_id)                       AS event_id,
+        coalesce(nullIf(any(city_timezone), ''), 'Europe/Moscow') AS local_tz,
+        count()                             AS tickets_sold,
+        countIf(checked_at IS NOT NULL)     AS checked_in
+    FROM {{ database }}.mart_sales
+    WHERE status = 'sold' AND (NOT {{ incremental }} OR show_id IN touched)
+    GROUP BY show_id, zone_id
+) AS a
+LEFT JOIN shows AS sh ON sh.id = a.show_id
+SETTINGS transform_null_in = 1;
