@@ -1,4 +1,6 @@
-"""The one place tap-qtickets touches singer-sdk internals: the per-record write path.
+"""The one place tap-qtickets touches singer-sdk internals: the per-record write path, and the sync's
+report around the SDK's `Tap.sync_all` (declared final: the SDK offers no hook before the first or after
+the last stream).
 
 For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
 builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
@@ -15,6 +17,7 @@ SDK's path is always correct), and a test fails loudly so that someone re-reads 
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 from functools import cached_property
 from importlib.metadata import version
 
@@ -22,8 +25,14 @@ from packaging.specifiers import SpecifierSet
 from singer_sdk import singerlib as singer
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
+from singer_sdk.tap_base import Tap
 
+from tap_qtickets.errors import QTicketsError
+from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_KEY
 from tap_qtickets.writer import BufferedMsgSpecWriter
+
+if t.TYPE_CHECKING:
+    from tap_qtickets.shared import RunShared
 
 SUPPORTED_SDK = SpecifierSet(">=0.54.9,<0.55")
 PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version")  # what this module relies on
@@ -54,3 +63,40 @@ class FastRecordWrites(RESTStream):
             self._tap.write_message(singer.RecordMessage(
                 stream=self.name, record=record, version=self._stream_version, time_extracted=now))
         self.state_manager.is_flushed = False
+
+
+class ReportedSync(Tap):
+    """Mixin for the tap: the SDK's sync between two STATE messages that report it (sync_report.py),
+    `running` first, then `complete` or `failed` with the cause."""
+
+    shared: RunShared
+
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK: see the module docstring
+        report = self.shared.sync
+        state = t.cast("dict[str, t.Any]", self.state)
+        state.pop(SYNC_KEY, None)  # the previous sync's report
+        orders = self.streams.get("orders")
+        resumes = orders is not None and orders.get_context_state(None).get("replication_key_value")
+        report.mode = INCREMENTAL if resumes else FULL
+        self.write_sync_report()
+        try:
+            super().sync_all()
+        except Exception as exc:
+            report.finish(FAILED, describe_failure(exc))
+            self.write_sync_report()
+            raise
+        report.finish(COMPLETE)
+        self.write_sync_report()
+
+    def write_sync_report(self) -> None:
+        state = t.cast("dict[str, t.Any]", self.state)
+        state[SYNC_KEY] = self.shared.sync.as_dict()
+        self.write_message(singer.StateMessage(value=state))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The cause of a failed sync in one line: our own errors say it already (never the token)."""
+    if isinstance(exc, QTicketsError):
+        return f"tap-qtickets failed: {exc}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"tap-qtickets failed: {type(exc).__name__}: {first}"[:500]

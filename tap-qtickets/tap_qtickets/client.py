@@ -127,6 +127,7 @@ class QTicketsStream(FastRecordWrites, RESTStream[t.Any]):
     def validate_response(self, response: requests.Response) -> None:
         """Classify an answer; also parses the body so a truncated JSON body is retried, not fatal."""
         self.shared.clock.observe(response)
+        self.shared.sync.requests[self.name] += 1
         status = response.status_code
         path = requests.utils.urlparse(response.url).path
         content_type = response.headers.get("Content-Type", "")

@@ -82,6 +82,8 @@ class OrdersStream(QTicketsStream):
         start = parse_api_datetime(bookmark) - plan.lookback if bookmark else first_start
         end = parse_api_datetime(self.config["end_date"]) if self.config.get("end_date") else None
         tracker = tc.TicketTracker(tc.utc_text(plan.ticket_since))
+        self.shared.sync.window_start = tc.utc_text(start)
+        self.shared.sync.window_end = tc.utc_text(end) if end else None
         self.logger.info("orders: window updated_at >= %s%s; tickets changed since %s%s", start.isoformat(),
                          f" and <= {end.isoformat()}" if end else "", tracker.since,
                          " (deep pass)" if plan.deep else "")

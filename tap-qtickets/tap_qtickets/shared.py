@@ -7,6 +7,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_qtickets.clock import ServerClock
+from tap_qtickets.sync_report import SyncReport
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -21,6 +22,7 @@ class RunShared:
     # Events with a live show, filled while the events stream runs (None: it did not run).
     live_events: set[int] | None = None
     streams: dict[str, Stream] = field(default_factory=dict)  # by name: children read their parent's payload
+    sync: SyncReport = field(default_factory=lambda: SyncReport("tap-qtickets"))  # what the STATE reports
 
     @property
     def snapshot_at(self) -> str:

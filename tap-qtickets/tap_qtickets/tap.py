@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import typing as t
 
@@ -9,7 +10,9 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_qtickets._fastpath import ReportedSync
 from tap_qtickets.errors import QTicketsError
+from tap_qtickets.normalize import parse_api_datetime
 from tap_qtickets.orders import OrdersStream, SalesStream
 from tap_qtickets.schemas import mark_pii
 from tap_qtickets.shared import DEFAULT_START_DAYS, RunShared
@@ -22,6 +25,7 @@ from tap_qtickets.streams import (
     PromoCodesStream,
     ShowsStream,
 )
+from tap_qtickets.sync_report import SyncReport, failed_state
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
 # http(s)://host[:port] then nothing, or a path/query: checked by the SDK before any request is made.
@@ -30,7 +34,7 @@ STREAM_TYPES = [EventsStream, ShowsStream, InventoryStream, OrdersStream, SalesS
                 DiscountsStream, PromoCodesStream, ColorThemesStream]
 
 
-class TapQTickets(Tap):
+class TapQTickets(ReportedSync, Tap):
     """Read-only Singer tap for the QTickets organiser REST API."""
 
     name = "tap-qtickets"
@@ -83,8 +87,11 @@ class TapQTickets(Tap):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self.shared = RunShared()  # before the SDK builds the streams, which keep a reference
+        # Before the SDK builds the streams, which keep a reference.
+        self.shared = RunShared(sync=SyncReport(self.name))
         super().__init__(*args, **kwargs)
+        if kwargs.get("validate_config", True):
+            check_dates(self.config)
 
     def setup_mapper(self) -> None:
         # An input catalog may come from a discovery with other settings: re-mark its PII properties
@@ -107,8 +114,32 @@ class TapQTickets(Tap):
             cls.logger.error("tap-qtickets failed: %s", exc)
             sys.exit(1)
         except ConfigValidationError as exc:  # the config constraints above, one line for all of them
-            cls.logger.error("tap-qtickets failed: invalid settings: %s", "; ".join(exc.errors))
+            error = f"invalid settings: {'; '.join(exc.errors)}"
+            cls.logger.error("tap-qtickets failed: %s", error)
+            cls.write_failed_state(error)
             sys.exit(1)
+
+    @classmethod
+    def write_failed_state(cls, error: str) -> None:
+        """A sync refused before it started still reports why, in the STATE a target reads."""
+        line = json.dumps({"type": "STATE", "value": failed_state(cls.name, error)})
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def check_dates(config: t.Mapping[str, t.Any]) -> None:
+    """The date settings parse (the SDK does not check `date-time` formats), before any request."""
+    errors = []
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if not value:
+            continue
+        try:
+            parse_api_datetime(str(value))
+        except ValueError as exc:
+            errors.append(f"{value!r} is not a date or date-time ({exc}) in config['{name}']")
+    if errors:
+        raise ConfigValidationError("invalid settings", errors=errors)
 
 
 if __name__ == "__main__":
