@@ -101,10 +101,7 @@ class LiveActivity:
 
     def status(self) -> dict:
         with self._lock:
-            status = dict(self._status)
-            if "explicit" in status:
-                status["explicit"] = dict(status["explicit"])
-            return status
+            return dict(self._status)
 
     # ---- the run ---------------------------------------------------------------------------------------
     def _build_pools(self) -> None:
@@ -143,7 +140,7 @@ class LiveActivity:
                     explicit[kind] += 1
                 with self._lock:
                     self._status.update(changes=made, scheduled=self._status["scheduled"] + scheduled,
-                                        idle_ticks=idle, explicit=explicit, clock=clock,
+                                        idle_ticks=idle, explicit=dict(explicit), clock=clock,
                                         elapsed_seconds=round(time.monotonic() - started, 3))
         except Exception as exc:  # surfaced in GET /_sandbox/live rather than lost in a thread
             with self._lock:

@@ -36,7 +36,8 @@ _INJECTED = {
 
 
 class Sandbox:
-    """One synthetic organiser: simulation + API + faults + request log (shared by all handler threads)."""
+    """One synthetic organiser: simulation + API + faults + request log + webhooks + live activity (shared by
+    all handler threads)."""
 
     def __init__(
         self,

@@ -126,14 +126,16 @@ def parse_config(raw) -> Config:
                           f"got {raw!r}")
     _known_keys(raw, {"url", "faults", *DEFAULTS}, "webhooks")
     url = raw.get("url")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if not isinstance(url, str) or parts is None or parts.scheme not in ("http", "https") \
-            or not parts.hostname:
-        raise BadWebhooks(f"webhook 'url' must be an http:// or https:// URL, got {url!r}")
+    bad_url = BadWebhooks(f"webhook 'url' must be an http:// or https:// URL with a host, got {url!r}")
+    if not isinstance(url, str):
+        raise bad_url
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise BadWebhooks(f"webhook 'url' has a bad port: {url!r}") from exc
+        raise bad_url from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_url
     secret = raw.get("secret", DEFAULTS["secret"])
     if not isinstance(secret, str):
         raise BadWebhooks("webhook 'secret' must be a string")  # its value is never echoed

@@ -269,11 +269,11 @@ class WebhookHub:
                 delivery.attempt += 1
                 at = _wall()
                 status, error = connection.post(config, delivery.event, delivery.body)
-                self._record(config, delivery, at, status, error)
+                self._record(delivery, at, status, error)
         finally:
             connection.close()
 
-    def _record(self, config: Config, delivery: Delivery, at: str, status, error) -> None:
+    def _record(self, delivery: Delivery, at: str, status, error) -> None:
         with self._cond:
             self._in_flight -= 1
             self._stats["attempts"] += 1
