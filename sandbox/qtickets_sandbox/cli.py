@@ -11,6 +11,7 @@ from . import api
 from .clock import start_time
 from .query import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from .server import Sandbox, base_url, make_server
+from .webhook_config import BadWebhooks, parse_config
 
 DEFAULT_TOKEN = "sandbox-token"
 ENDPOINTS = [
@@ -34,6 +35,9 @@ CONTROL = [
     "GET|DELETE /_sandbox/requests",
     "GET|POST|DELETE /_sandbox/faults",
     'GET|POST /_sandbox/semantics {"refund_bumps_order": false}',
+    'GET|POST|DELETE /_sandbox/webhooks {"url": URL, "secret": S, "time_scale": 1, "faults": {...}}',
+    "GET|DELETE /_sandbox/webhooks/log",
+    'GET|POST|DELETE /_sandbox/live {"changes_per_second": 100, "seconds": 60}',
 ]
 
 
@@ -65,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="ISO date-time the clock starts at (wins over --start-date)")
         p.add_argument("--refund-bumps-order", choices=("true", "false"), default="true",
                        help="whether a refund changes the order's updated_at (production: unknown)")
+        if name == "serve":
+            p.add_argument("--webhook-url", default=None,
+                           help="POST a webhook to this URL for every order change from start-up on")
+            p.add_argument("--webhook-secret", default="", help="shared secret of the X-Signature HMAC")
+            p.add_argument("--webhook-time-scale", type=float, default=1.0,
+                           help="divides the retry waits (n**3 s) and delays; 1 = real time")
     return parser
 
 
@@ -76,7 +86,15 @@ def _build(args) -> Sandbox:
     if args.events < 1:
         raise SystemExit("qtickets-sandbox: --events must be at least 1")
     semantics = {"refund_bumps_order": args.refund_bumps_order == "true"}
-    return Sandbox(args.seed, now, args.orders, args.events, args.token, semantics)
+    webhooks = None
+    if getattr(args, "webhook_url", None) is not None:
+        webhooks = {"url": args.webhook_url, "secret": args.webhook_secret,
+                    "time_scale": args.webhook_time_scale}
+        try:  # before the history is generated, so a typo fails at once
+            parse_config(webhooks)
+        except BadWebhooks as exc:
+            raise SystemExit(f"qtickets-sandbox: --webhook-* options: {exc}") from exc
+    return Sandbox(args.seed, now, args.orders, args.events, args.token, semantics, webhooks)
 
 
 def serve(args) -> int:

@@ -10,6 +10,7 @@ import bisect
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from . import catalog
@@ -21,6 +22,8 @@ UNIQID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789"
 DETAIL_INTEGRATIONS = {"roistat": {"roistat_visit": None}}
 # What production leaves open (qtickets-api.md §17), switchable through /_sandbox/semantics.
 DEFAULT_SEMANTICS = {"refund_bumps_order": True}
+# Told of every order change: (webhook event type, the order right after the change, extra payload keys).
+Observer = Callable[[str, dict, dict], None]
 
 
 class BadSemantics(ValueError):
@@ -64,6 +67,8 @@ class State:
         self.now = now
         self.lock = threading.RLock()
         self.version = 0  # bumped on every change; keys the query cache
+        self.order_changes = 0  # every order change counted (live mode paces on it)
+        self.observer: Observer | None = None  # set once the history is built (webhooks)
         self.events: dict[int, dict] = {}
         self.shows: dict[int, tuple[dict, dict]] = {}  # show id -> (show doc, event doc)
         self.layouts: dict[int, list[dict]] = {}
@@ -123,9 +128,13 @@ class State:
         # Same order as in the list except `integrations`, as captured.
         return {**self.orders[order_id], "integrations": DETAIL_INTEGRATIONS}
 
-    def changed(self, order: dict) -> None:
+    def changed(self, order: dict, event: str = "updated", **extra) -> None:
+        """Every order mutation ends here: `event` is its webhook type, `extra` the payload keys it adds."""
         self._order_json.pop(order["id"], None)
         self.version += 1
+        self.order_changes += 1
+        if self.observer is not None:
+            self.observer(event, order, extra)
 
     # ---- seat allocation -------------------------------------------------------------------------
     def _take_seats(self, show_id: int, count: int) -> list[dict] | None:
@@ -299,7 +308,7 @@ class State:
         self.orders[oid] = order
         for sid in {b["show_id"] for b in baskets}:
             self.show_orders[sid].append(oid)
-        self.changed(order)
+        self.changed(order, "created")
         return order
 
     def pay(self, order: dict, t: datetime) -> bool:
@@ -321,7 +330,7 @@ class State:
             b["ticket_amount"] = b["price"]
             b["updated_at"] = fmt(t)
         self.recent_paid.append(order["id"])
-        self.changed(order)
+        self.changed(order, "payed")
         return True
 
     def delete(self, order: dict, t: datetime) -> bool:
@@ -341,7 +350,7 @@ class State:
                 refunded_deduction_amount=0,
             )
             self._release(b["show_id"], b["seat_id"])
-        self.changed(order)
+        self.changed(order, "deleted")
         return True
 
     def refund(self, order: dict, t: datetime, whole: bool) -> int:
@@ -359,7 +368,7 @@ class State:
         if live:
             if self.semantics["refund_bumps_order"]:
                 order["updated_at"] = stamp
-            self.changed(order)
+            self.changed(order, "refunded", refunded_baskets=live)
         return len(live)
 
     def scan(self, order: dict, basket_index: int, t: datetime) -> bool:
@@ -369,7 +378,18 @@ class State:
         b["checked_at"] = fmt(t)
         b["updated_at"] = fmt(t + timedelta(seconds=self.rng.randint(0, 3)))
         # Scans do not bump the order's updated_at (as captured).
-        self.changed(order)
+        self.changed(order, "checked", checked_basket=b)
+        return True
+
+    def unscan(self, order: dict, basket_index: int, t: datetime) -> bool:
+        """A scan cancelled at the entrance (webhook `checked` with `unchecked_basket`; live mode only): the
+        ticket is valid again, so `checked_at` goes back to null. Like a scan, the order is not bumped."""
+        b = order["baskets"][basket_index]
+        if not b["checked_at"]:
+            return False
+        b["checked_at"] = None
+        b["updated_at"] = fmt(t)
+        self.changed(order, "checked", unchecked_basket=b)
         return True
 
     def edit_ticket(self, order: dict, basket_index: int, t: datetime) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import socket
 import sys
 import threading
 import time
@@ -18,8 +19,11 @@ from urllib.parse import urlsplit
 from . import inventory, wire
 from .api import API_PREFIX, Api, Quirks, Response, json_response
 from .faults import BadRule, FaultBook
+from .live import BadLive, LiveActivity, LiveBusy
 from .model import BadSemantics, parse_semantics
 from .simulate import Simulation
+from .webhook_config import BadWebhooks
+from .webhooks import WebhookHub
 
 CONTROL_PREFIX = "/_sandbox/"
 LOG_LIMIT = 200_000  # newest API requests kept by GET /_sandbox/requests
@@ -32,10 +36,18 @@ _INJECTED = {
 
 
 class Sandbox:
-    """One synthetic organiser: simulation + API + faults + request log (shared by all handler threads)."""
+    """One synthetic organiser: simulation + API + faults + request log + webhooks + live activity (shared by
+    all handler threads)."""
 
     def __init__(
-        self, seed: int, now: datetime, orders: int, events: int, token: str, semantics: dict | None = None
+        self,
+        seed: int,
+        now: datetime,
+        orders: int,
+        events: int,
+        token: str,
+        semantics: dict | None = None,
+        webhooks: dict | None = None,
     ):
         # Millions of long-lived, acyclic objects make GC passes slow: pause it while building, then
         # exempt what was built from collection.
@@ -50,6 +62,17 @@ class Sandbox:
         self.faults = FaultBook()
         self._log: deque[dict] = deque(maxlen=LOG_LIMIT)
         self._log_lock = threading.Lock()
+        # Attached after the history is built: only changes from now on send webhooks.
+        self.webhooks = WebhookHub(self.state)
+        self.state.observer = self.webhooks.order_changed
+        if webhooks is not None:
+            self.webhooks.configure(webhooks)
+        self.live = LiveActivity(self.sim)
+
+    def close(self) -> None:
+        """Stop the live activity and the webhook senders (the HTTP server is stopped by its owner)."""
+        self.live.stop()
+        self.webhooks.close()
 
     def record(self, method: str, path: str, query: str, body: bytes, status, fault: str | None) -> None:
         try:
@@ -106,6 +129,26 @@ class Sandbox:
                 except BadRule as exc:
                     return _control_error(str(exc))
             return json_response(200, {"rules": self.faults.list()})
+        if name == "webhooks":
+            try:
+                if method == "POST":
+                    return json_response(200, self.webhooks.configure(payload))
+            except BadWebhooks as exc:
+                return _control_error(str(exc))
+            return json_response(200, self.webhooks.clear() if method == "DELETE" else self.webhooks.status())
+        if name == "webhooks/log":
+            if method == "DELETE":
+                self.webhooks.clear_log()
+            return json_response(200, self.webhooks.log())
+        if name == "live":
+            try:
+                if method == "POST":
+                    return json_response(200, self.live.start(payload))
+            except BadLive as exc:
+                return _control_error(str(exc))
+            except LiveBusy as exc:
+                return json_response(409, {"error": str(exc)})
+            return json_response(200, self.live.stop() if method == "DELETE" else self.live.status())
         return json_response(404, {"error": f"unknown control call {method} {path}"})
 
 
@@ -116,6 +159,12 @@ def _control_error(message: str) -> Response:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     sandbox: Sandbox  # set on the subclass made by make_server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle + the client's delayed ACK hold every
+        # small answer back ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def version_string(self) -> str:
         return "nginx/1.14.1"

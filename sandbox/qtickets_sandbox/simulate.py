@@ -88,7 +88,7 @@ class Simulation:
         while self.queue and self.queue[0][0] <= end:
             t, _, kind, args = heapq.heappop(self.queue)
             st.now = t
-            getattr(self, f"_on_{kind}")(t, counts, *args)
+            self.apply(kind, t, counts, *args)
         st.now = end
         st.touch()
         return {
@@ -109,11 +109,15 @@ class Simulation:
         }
 
     # ---- event handlers ----------------------------------------------------------------------------
-    def _on_create(self, t, counts) -> None:
+    def apply(self, kind: str, t: datetime, counts: Counter, *args):
+        """One change of `kind` at t, as the queue makes it (live mode calls this directly)."""
+        return getattr(self, f"_on_{kind}")(t, counts, *args)
+
+    def _on_create(self, t, counts) -> dict | None:
         rng = self.rng
         order = self.state.create_order(t)
         if order is None:
-            return
+            return None
         counts["created"] += 1
         fate = rng.random()
         if fate < 0.78:
@@ -124,6 +128,7 @@ class Simulation:
             self.push(expiry, "expire", (order["id"],))
         else:
             self.push(t + timedelta(minutes=rng.uniform(5, 360)), "cancel", (order["id"],))
+        return order
 
     def _on_pay(self, t, counts, order_id) -> None:
         st, rng = self.state, self.rng
@@ -179,6 +184,10 @@ class Simulation:
         if self.state.refund(self.state.orders[order_id], t, whole=False):
             counts["refunded"] += 1
             counts["late_refunds"] += 1
+
+    def _on_uncheck(self, t, counts, order_id, index) -> None:
+        if self.state.unscan(self.state.orders[order_id], index, t):
+            counts["unchecked"] += 1
 
     def _on_ticket_edit(self, t, counts, order_id, index) -> None:
         if self.state.edit_ticket(self.state.orders[order_id], index, t):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,9 +26,13 @@ class SandboxServer:
         port: int = 0,
         now: datetime | None = None,
         semantics: dict | None = None,
+        webhooks: dict | None = None,
     ):
+        """`webhooks`: the body of POST /_sandbox/webhooks, applied once the history is built."""
         self.token = token
-        self.sandbox = Sandbox(seed, now or start_time(start_date), orders, events, token, semantics)
+        self.sandbox = Sandbox(
+            seed, now or start_time(start_date), orders, events, token, semantics, webhooks
+        )
         self._server = make_server(self.sandbox, host, port)
         self.base_url = base_url(self._server)
         self.root_url = self.base_url.rsplit("/api/rest/v1", 1)[0]
@@ -44,6 +49,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self.sandbox.close()
         self._server.shutdown()
         self._server.server_close()
         if self._thread:
@@ -93,6 +99,54 @@ class SandboxServer:
 
     def clear_requests(self) -> None:
         self._call("DELETE", "requests")
+
+    # ---- webhooks and live activity ----------------------------------------------------------------
+    def set_webhooks(self, url: str, secret: str = "", **settings) -> dict:
+        """POST /_sandbox/webhooks: `settings` are time_scale, timeout, concurrency, max_pending, faults."""
+        return self._call("POST", "webhooks", {"url": url, "secret": secret, **settings})
+
+    def clear_webhooks(self) -> dict:
+        return self._call("DELETE", "webhooks")
+
+    def webhooks(self) -> dict:
+        return self._call("GET", "webhooks")
+
+    def webhook_log(self) -> list[dict]:
+        return self._call("GET", "webhooks/log")
+
+    def clear_webhook_log(self) -> None:
+        self._call("DELETE", "webhooks/log")
+
+    def wait_webhooks(self, timeout: float = 60.0) -> dict:
+        """Poll until no delivery is pending (live activity finished first); the final status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            live = self.live_status()["running"]  # first: once it has ended, all its changes are queued
+            status = self.webhooks()
+            if status["stats"]["pending"] == 0 and not live:
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"webhook deliveries still pending after {timeout} s: {status['stats']}")
+            time.sleep(0.02)
+
+    def start_live(self, changes_per_second: float, seconds: float, **options) -> dict:
+        """POST /_sandbox/live: `options` are clock_step_seconds and mix."""
+        return self._call("POST", "live", {"changes_per_second": changes_per_second, "seconds": seconds,
+                                           **options})
+
+    def live_status(self) -> dict:
+        return self._call("GET", "live")
+
+    def stop_live(self) -> dict:
+        return self._call("DELETE", "live")
+
+    def wait_live(self, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while (status := self.live_status())["running"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"live activity still running after {timeout} s: {status}")
+            time.sleep(0.02)
+        return status
 
 
 # ---- comparing a warehouse (or a tap's records) with the truth, field for field ----------------------

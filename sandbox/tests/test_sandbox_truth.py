@@ -9,119 +9,11 @@ from qtickets_sandbox.testing import SandboxServer
 pytestmark = pytest.mark.integration
 
 
-def _orders(api):
-    total = api.total("/orders")
-    out, page = [], 1
-    while len(out) < total:
-        out += api.json("/orders", {"page": page, "per_page": 1000})["data"]
-        page += 1
-    return out
-
-
-def _expected_tickets(orders):
-    """The truth's tickets recomputed from what the API serves (independently of inventory.ticket_truth)."""
-    tickets = []
-    for o in orders:
-        if not o["payed"]:
-            continue
-        for b in o["baskets"]:
-            status = (
-                "refunded"
-                if b["refunded_at"]
-                else "cancelled"
-                if (b["deleted_at"] or o["deleted_at"])
-                else "sold"
-            )
-            tickets.append(
-                {
-                    "ticket_id": b["id"],
-                    "order_id": o["id"],
-                    "event_id": o["event_id"],
-                    "show_id": b["show_id"],
-                    "zone_id": b["seat_id"].rsplit("-", 1)[0],
-                    "seat_id": b["seat_id"],
-                    "status": status,
-                    "price": b["price"],
-                    "original_price": b["original_price"],
-                    "discount_value": b["discount_value"],
-                    "refunded_amount": b["refunded_amount"],
-                    "refunded_at": b["refunded_at"],
-                    "checked_at": b["checked_at"],
-                    "payed_at": o["payed_at"],
-                    "order_updated_at": o["updated_at"],
-                    "updated_at": b["updated_at"],
-                    "order_deleted_at": o["deleted_at"],
-                    "deleted_at": b["deleted_at"],
-                }
-            )
-    return sorted(tickets, key=lambda t: t["ticket_id"])
-
-
-def _check_consistency(api, truth):
-    orders = _orders(api)
-    assert truth["tickets"] == _expected_tickets(orders)
-    sold = Counter((t["show_id"], None) for t in truth["tickets"] if t["status"] == "sold")
-    by_ticket = {b["id"]: b for o in orders for b in o["baskets"]}
-    sold = Counter(
-        (t["show_id"], by_ticket[t["ticket_id"]]["seat_id"].rsplit("-", 1)[0])
-        for t in truth["tickets"]
-        if t["status"] == "sold"
-    )
-    held = Counter(
-        (b["show_id"], b["seat_id"].rsplit("-", 1)[0])
-        for o in orders
-        if not o["payed"] and not o["deleted_at"]
-        for b in o["baskets"]
-    )
-    shows = {row["show_id"] for row in truth["inventory"]}
-    for show_id in shows:
-        seats = api.json(
-            f"/shows/{show_id}/seats",
-            {
-                "flat": True,
-                "select": [
-                    "zone_id",
-                    "max_quantity",
-                    "free_quantity",
-                    "ordered_quantity",
-                    "payed_quantity",
-                    "in_basket_quantity",
-                    "disabled",
-                ],
-            },
-        )["data"]
-        zones = {}
-        for seat in seats.values():
-            z = zones.setdefault(seat["zone_id"], Counter())
-            if seat["disabled"]:
-                z["disabled"] += 1
-                continue
-            z["capacity"] += seat["max_quantity"]
-            z["free"] += seat["free_quantity"]
-            z["sold"] += seat["payed_quantity"]
-            z["held"] += seat["ordered_quantity"] - seat["payed_quantity"] + seat["in_basket_quantity"]
-        rows = {r["zone_id"]: r for r in truth["inventory"] if r["show_id"] == show_id}
-        assert set(rows) == set(zones)
-        for zone_id, z in zones.items():
-            row = rows[zone_id]
-            assert (row["capacity"], row["free"], row["sold"], row["held"], row["disabled"]) == (
-                z["capacity"],
-                z["free"],
-                z["sold"],
-                z["held"],
-                z["disabled"],
-            ), (show_id, zone_id)
-            assert row["free"] == row["capacity"] - row["sold"] - row["held"] >= 0
-            assert row["sold"] == sold[(show_id, zone_id)]
-            assert row["held"] == held[(show_id, zone_id)]
-    return orders
-
-
-def test_truth_matches_orders_and_seat_counters(api, shared_sb):
+def test_truth_matches_orders_and_seat_counters(api, shared_sb, check_consistency):
     truth = shared_sb.truth()
     assert list(truth) == ["now", "tickets", "inventory", "events", "shows", "semantics"]
     assert truth["semantics"] == {"refund_bumps_order": True}
-    _check_consistency(api, truth)
+    check_consistency(api, truth)
     events = api.json("/events", {"per_page": 100})["data"]
     assert truth["events"] == [
         {
@@ -142,7 +34,7 @@ def test_truth_matches_orders_and_seat_counters(api, shared_sb):
 
 
 def test_history_looks_like_a_real_organiser(api, shared_sb):
-    orders, events = _orders(api), api.json("/events", {"per_page": 100})["data"]
+    orders, events = api.every_order(), api.json("/events", {"per_page": 100})["data"]
     assert len(orders) == 300  # exactly --orders
     now = datetime.fromisoformat(shared_sb.truth()["now"])
     assert now == datetime.fromisoformat("2025-11-03T12:00:00+03:00")
@@ -181,9 +73,9 @@ def test_history_looks_like_a_real_organiser(api, shared_sb):
     assert any(e["deleted_at"] for e in events) or len(events) < 8
 
 
-def test_advance_moves_the_organiser(fresh_api, fresh_sb):
+def test_advance_moves_the_organiser(fresh_api, fresh_sb, check_consistency):
     before_truth = fresh_sb.truth()
-    before = {o["id"]: o for o in _orders(fresh_api)}
+    before = {o["id"]: o for o in fresh_api.every_order()}
     summary = fresh_sb.advance(7 * 24 * 60)
     assert datetime.fromisoformat(summary["now"]) - datetime.fromisoformat(before_truth["now"]) == timedelta(
         days=7
@@ -191,7 +83,7 @@ def test_advance_moves_the_organiser(fresh_api, fresh_sb):
     for kind in ("created", "payed", "expired", "cancelled", "refunded", "scanned", "event_edits"):
         assert summary[kind] > 0, kind
     after_truth = fresh_sb.truth()
-    after = {o["id"]: o for o in _check_consistency(fresh_api, after_truth)}
+    after = {o["id"]: o for o in check_consistency(fresh_api, after_truth)}
     new = [o for oid, o in after.items() if oid not in before]
     assert len(new) == summary["created"] and min(o["id"] for o in new) > max(before)
     assert all(o["created_at"] > before_truth["now"] for o in new)
