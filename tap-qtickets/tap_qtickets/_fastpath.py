@@ -32,6 +32,7 @@ from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_K
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
+    from tap_qtickets.orders import OrdersStream
     from tap_qtickets.shared import RunShared
 
 SUPPORTED_SDK = SpecifierSet(">=0.54.9,<0.55")
@@ -78,6 +79,11 @@ class ReportedSync(Tap):
         orders = self.streams.get("orders")
         resumes = orders is not None and orders.get_context_state(None).get("replication_key_value")
         report.mode = INCREMENTAL if resumes else FULL
+        if orders is not None and (orders.selected or orders.has_selected_descendents):
+            window = t.cast("OrdersStream", orders).describe_window()
+            self.logger.info("sync started (%s): %s", report.mode, window,
+                             extra={"window_start": report.window_start, "window_end": report.window_end,
+                                    "mode": report.mode})
         self.write_sync_report()
         try:
             super().sync_all()

@@ -72,8 +72,10 @@ class OrdersStream(QTicketsStream):
 
     # --- the run ----------------------------------------------------------------------------------
 
-    def get_records(self, context: Context | None) -> Iterable[dict]:
-        state = self.get_context_state(context)
+    def plan_window(self) -> tuple[tc.Plan, dt.datetime, dt.datetime | None]:
+        """This run's ticket plan and order window (`updated_at` from start, to end), by the clock the
+        server showed last (this host's before the first response), and recorded in the sync report."""
+        state = self.get_context_state(None)
         saved = tc.TicketChangeState.load(state.get(tc.STATE_KEY))
         first_start = (parse_api_datetime(self.config["start_date"]) if self.config.get("start_date")
                        else self.shared.default_start_date)
@@ -81,9 +83,24 @@ class OrdersStream(QTicketsStream):
         bookmark = state.get("replication_key_value")
         start = parse_api_datetime(bookmark) - plan.lookback if bookmark else first_start
         end = parse_api_datetime(self.config["end_date"]) if self.config.get("end_date") else None
-        tracker = tc.TicketTracker(tc.utc_text(plan.ticket_since))
         self.shared.sync.window_start = tc.utc_text(start)
         self.shared.sync.window_end = tc.utc_text(end) if end else None
+        return plan, start, end
+
+    def describe_window(self) -> str:
+        plan, start, end = self.plan_window()
+        bookmark = self.get_context_state(None).get("replication_key_value")
+        basis = (f"the bookmark minus {plan.lookback.total_seconds() / 60:.0f} min" if bookmark
+                 else "start_date" if self.config.get("start_date") else "the default start")
+        return (f"orders updated since {tc.utc_text(start)}{f' until {tc.utc_text(end)}' if end else ''} "
+                f"({basis}{', deep pass' if plan.deep else ''}); tickets changed since "
+                f"{tc.utc_text(plan.ticket_since)}")
+
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        state = self.get_context_state(context)
+        saved = tc.TicketChangeState.load(state.get(tc.STATE_KEY))
+        plan, start, end = self.plan_window()
+        tracker = tc.TicketTracker(tc.utc_text(plan.ticket_since))
         self.logger.info("orders: window updated_at >= %s%s; tickets changed since %s%s", start.isoformat(),
                          f" and <= {end.isoformat()}" if end else "", tracker.since,
                          " (deep pass)" if plan.deep else "")
