@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
 
 import click
-from target_clickhouse.errors import TargetClickHouseError
+from target_clickhouse import TargetClickHouseError
 
 from . import demo as demo_steps
 from . import doctor as doctor_checks
-from . import jobruns, jobsteps, logs, meltano_cli, transforms
+from . import logs, meltano_cli, transforms
 from .overlap import RunLock
-from .pipeline import PipelineFailed, run_pipeline
+from .pipeline import TRIGGERS, PipelineFailed, run_pipeline
 from .report import default_report_path, format_table, write_report
 from .settings import Settings, SettingsError, load_settings
 from .status import print_status
-from .warehouse import connect, query_rows
+from .warehouse import connect, ledger, query_rows
 
 log = logs.get("cli")
 
@@ -81,24 +82,15 @@ def main() -> None:
 @click.option("--since", callback=_date, default=None, help="One-off window start, YYYY-MM-DD (report zone).")
 @click.option("--to", "to", callback=_date, default=None, help="One-off window end (inclusive), YYYY-MM-DD.")
 @click.option("--full-refresh", is_flag=True, help="Ignore the bookmark and reload QTICKETS_DAYS_BACK days.")
-@click.option("--trigger", default="cli", hidden=True, help="Recorded in meta_job_runs (cli/schedule/demo).")
+@click.option("--trigger", type=click.Choice(TRIGGERS), default="cli", show_default=True,
+              help="What started the run, recorded in meta_job_runs (systemd/cron pass `schedule`).")
 def run(env_file, environment, days, since, to, full_refresh, trigger) -> None:
-    """Run the job once: load, then apply transforms. Exit 1 on any failure."""
+    """Run the job once: extract, load, bring the views up to date. Exit 1 on any failure."""
     settings = _settings(env_file, environment)
     try:
-        result = run_pipeline(
-            settings, trigger=trigger, days=days, since=since, to=to, full_refresh=full_refresh
-        )
-    except PipelineFailed as failed:
-        click.echo(f"run {failed.run.run_id} failed: {failed.run.error}", err=True)
+        run_pipeline(settings, trigger=trigger, days=days, since=since, to=to, full_refresh=full_refresh)
+    except PipelineFailed:  # its log line says why
         sys.exit(1)
-    if result.status == "skipped":
-        click.echo(f"skipped: {result.error}")
-        return
-    click.echo(
-        f"run {result.run_id} succeeded: {sum(result.rows_loaded.values())} rows loaded "
-        f"({', '.join(f'{k}={v}' for k, v in sorted(result.rows_loaded.items()))})"
-    )
 
 
 @main.command()
@@ -118,30 +110,13 @@ def doctor(env_file, environment) -> None:
         sys.exit(1)
 
 
-@main.group(hidden=True)
-def job() -> None:
-    """The steps around the extract-load in the Meltano job qtickets_load (see meltano.yml)."""
-
-
-@job.command()
-def begin() -> None:
-    """Record the run as running in meta_job_runs (runs left running are closed as failed)."""
-    jobsteps.begin(_settings(None, None))
-
-
-@job.command()
-def finish() -> None:
-    """Count the rows loaded, apply the transforms, record the run as success, refresh the report."""
-    jobsteps.finish(_settings(None, None))
-
-
 @main.command()
 @common
 def install(env_file, environment) -> None:
     """`meltano install` with the pipeline's environment (uv on PATH, no version check, no telemetry)."""
     settings = _settings(env_file, environment)
-    out = meltano_cli.install(settings)
-    click.echo(f"plugins installed in {out.seconds:.1f} s")
+    meltano_cli.install(settings)
+    click.echo("plugins installed")
 
 
 @main.command()
@@ -155,9 +130,12 @@ def transform(env_file, environment, rebuild) -> None:
         if not lock.acquire():  # a run refreshes the marts itself; two refreshes at once would collide
             raise click.ClickException(f"a run (pid {lock.holder_pid()}) is active and refreshes the marts "
                                        "itself; retry after it")
-        transforms.ensure_bookkeeping(client, settings)
-        applied = transforms.apply_all(client, settings, rebuild=rebuild)
-    click.echo("applied: " + ", ".join(applied))
+        ledger(client, settings).ensure_table()
+        outcome = transforms.bring_up_to_date(client, settings, rebuild=rebuild)
+    refresh = outcome.refresh
+    click.echo(f"model files {'applied' if outcome.ddl_applied else 'unchanged'}; marts "
+               f"{'rebuilt' if refresh.rebuilt else 'refreshed' if refresh.changed else 'already current'}"
+               f" ({refresh.tickets} tickets, {refresh.seconds:.2f} s)")
 
 
 @main.command()
@@ -166,8 +144,6 @@ def status(env_file, environment) -> None:
     """Last runs, freshness and per-stream row counts."""
     settings = _settings(env_file, environment)
     with reader(settings) as client:
-        transforms.ensure_bookkeeping(client, settings)
-        jobruns.drain_spool(client, settings.database, settings.state_dir, settings.warehouse)
         print_status(client, settings)
 
 
@@ -229,17 +205,23 @@ def sandbox() -> None:
 
 
 def entrypoint() -> None:
+    """Every failure ends as one log line (text or JSON, as configured) and exit code 1."""
+    try:
+        logs.configure(dict(os.environ))
+    except SettingsError as exc:  # LOG_* themselves are wrong: say so in plain text
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(1)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(1)
-    except (SettingsError, ValueError, TargetClickHouseError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        log.error("%s", exc.format_message())
+        sys.exit(exc.exit_code)
+    except (SettingsError, TargetClickHouseError) as exc:
+        log.error("%s", exc)
         sys.exit(1)
     except Exception as exc:  # last resort: one clear line, no traceback, exit 1
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        click.echo(f"error: {type(exc).__name__}: {first}", err=True)
+        log.error("%s: %s", type(exc).__name__, first)
         sys.exit(1)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
-from target_clickhouse.connection import chdb_path, directory_holder, directory_is_locked
-from target_clickhouse.redaction import redact
+from target_clickhouse import chdb_path, directory_holder, directory_is_locked, redact
 
 from . import meltano_cli
 from .settings import Settings, name_user_settings
@@ -35,14 +34,13 @@ def _plugins(settings: Settings) -> Check:
     wanted = {
         meltano_cli.TAP: root / "extractors",
         meltano_cli.TARGET: root / "loaders",
-        meltano_cli.UTILITY: root / "utilities",
     }
     missing = [name for name, kind in wanted.items() if not (kind / name / "venv").is_dir()]
     if missing:
         return Check(
             "plugins", False, f"not installed: {', '.join(missing)}: run `qtickets-pipeline install`"
         )
-    return Check("plugins", True, "tap-qtickets, target-clickhouse and qtickets-pipeline installed")
+    return Check("plugins", True, "tap-qtickets and target-clickhouse installed")
 
 
 def _api(settings: Settings) -> Check:

@@ -3,8 +3,9 @@ and on `qtickets-pipeline transform`, the staging rows written since the last re
 marts the dashboard views read, and only what they touch is rewritten.
 
 One refresh (the SQL of each step is in transform/refresh/):
-1. Watermarks (watermarks.py) say which staging rows are new. Without them — the first refresh, `transform
-   --rebuild`, a changed REPORT_TZ — every row is new and the marts are rebuilt whole.
+1. Watermarks (watermarks.py) say which staging rows are new; none new: nothing is done. Without them —
+   the first refresh, `transform --rebuild`, changed SQL of the marts (a release, or REPORT_TZ, which the
+   SQL holds: transforms.py) — every row is new and the marts are rebuilt whole.
 2. Work a refresh left unapplied (it stopped halfway) is applied first.
 3. mart_sales_changes ← the new row of every changed ticket (10_sales_changes.sql); mart_pending_shows ←
    the shows those tickets were in (20_pending_shows.sql).
@@ -40,6 +41,18 @@ class RefreshResult:
     tickets: int  # tickets whose mart_sales row was (re)written or removed
     partitions: int  # mart_sales partitions rewritten
     seconds: float
+    changed: bool = True  # False: staging held nothing new, the marts were left as they were
+
+
+MARTS_FILE = "05_marts.sql"
+
+
+def model_files(settings: Settings, names: dict[str, str], rendered: list) -> list:
+    """The files that define the marts and how they are derived (a change to them rebuilds the marts):
+    the marts' DDL among the `rendered` model files, and the refresh's SQL (rendered with every row new)."""
+    every_row = {**names, **watermarks.NONE.template_names(), "incremental": "0"}
+    refresh = [sqlfiles.load(path, every_row) for path in refresh_files(settings)]
+    return [f for f in rendered if f.path.name == MARTS_FILE] + refresh
 
 
 def refresh_files(settings: Settings) -> list:
@@ -128,10 +141,12 @@ def refresh(client, settings: Settings, names: dict[str, str], rebuild: bool = F
     if rebuild:
         watermarks.reset(client, db)
     marks = watermarks.read(client, db)
-    incremental = marks.complete(settings.report_tz)
+    incremental = marks.complete()
     if not incremental:
         marks = watermarks.NONE
     target_marks = watermarks.current(client, db, marks)
+    if incremental and target_marks == marks.marks and not pending(client, db):
+        return RefreshResult(False, 0, 0, time.monotonic() - started, changed=False)
     run_names = {**names, **marks.template_names(), "incremental": "1" if incremental else "0"}
     if not incremental:
         empty_work_tables(client, db)
@@ -144,7 +159,7 @@ def refresh(client, settings: Settings, names: dict[str, str], rebuild: bool = F
     rewritten = apply_changes(client, settings, run_names)
     rebuild_whole(client, settings, "40_events.sql", run_names)
     rebuild_whole(client, settings, "50_inventory.sql", run_names)
-    watermarks.write(client, db, target_marks, settings.report_tz)
+    watermarks.write(client, db, target_marks)
     empty_work_tables(client, db)
     result = RefreshResult(not incremental, tickets, rewritten, time.monotonic() - started)
     log.info("marts %s: %d tickets, %d mart_sales partitions rewritten in %.2f s",

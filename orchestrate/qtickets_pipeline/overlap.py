@@ -29,6 +29,11 @@ class RunLock:
         self._handle = handle
         return True
 
+    @property
+    def fds(self) -> tuple[int, ...]:
+        """The lock's file descriptor while held: a child given it holds the lock as long as it lives."""
+        return (self._handle.fileno(),) if self._handle is not None else ()
+
     def holder_pid(self) -> str:
         try:
             return self.path.read_text().strip() or "?"

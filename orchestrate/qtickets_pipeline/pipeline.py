@@ -1,30 +1,36 @@
-"""One `qtickets-pipeline run`: the overlap lock and the window, then `meltano run qtickets_load` (whose
-begin/finish steps record the run and apply the transforms); a failure the job could not record is
-recorded here."""
+"""One `qtickets-pipeline run`, as one straight line in one process group:
+
+    overlap lock → the tap's catalog (cached) → `meltano run qtickets_load` → the result
+
+The load itself — extract, insert, the after-load step that brings the views up to date, the ledger row,
+the bookmark — is done by the tap and the target inside that one `meltano run` (meltano.yml). This process
+adds what only it knows: the window (`--days`, `--since/--to`, `--full-refresh`), what started the run
+(`run_trigger`), the lock, and one line with the result. It opens the warehouse only to record a run that
+could not record itself (Meltano or the target failed before the target's ledger row).
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from target_clickhouse.redaction import redact
+from target_clickhouse import NO_PRIOR_LOAD, LedgerRow, redact
 
-from . import jobruns, jobsteps, logs, meltano_cli, preflight, transforms
-from .jobruns import JobRun
+from . import logs, meltano_cli, preflight
 from .overlap import RunLock
-from .settings import JOB_NAME, Settings, SettingsError, load_settings, name_user_settings
-from .warehouse import connect
+from .settings import JOB_NAME, LEDGER_JOB, Settings, SettingsError, load_settings, name_user_settings
+from .warehouse import connect, ledger
 
 log = logs.get("run")
 
+TRIGGERS = ("cli", "schedule", "module", "demo", "bench", "test")
+
 
 class PipelineFailed(RuntimeError):
-    def __init__(self, run: JobRun) -> None:
-        super().__init__(run.error)
-        self.run = run
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.error)
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -32,183 +38,210 @@ class Window:
     """What the tap is asked for. The scheduled (default) run is incremental and saves the bookmark;
     --days / --since / --to are one-off reloads that leave the bookmark alone."""
 
-    start: datetime
+    start: datetime | None  # None: from the bookmark (or QTICKETS_DAYS_BACK days on the first run)
     end: datetime | None
     save_state: bool
     full_refresh: bool
 
-    def plugin_config(self) -> dict[str, str]:
-        config = {"TAP_QTICKETS_START_DATE": self.start.isoformat()}
+    def plugin_config(self, default_start: datetime) -> dict[str, str]:
+        config = {"TAP_QTICKETS_START_DATE": (self.start or default_start).isoformat()}
         if self.end is not None:
             config["TAP_QTICKETS_END_DATE"] = self.end.isoformat()
         return config
 
 
-def resolve_window(
-    settings: Settings,
-    *,
-    days: int | None = None,
-    since: date | None = None,
-    to: date | None = None,
-    full_refresh: bool = False,
-) -> Window:
-    tz = ZoneInfo(settings.report_tz)
-    now = datetime.now(tz)
+def report_zone(settings: Settings) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.report_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"REPORT_TZ {settings.report_tz!r} is not a known time zone "
+                            "(like Europe/Moscow)") from None
+
+
+def resolve_window(settings: Settings, *, days: int | None = None, since: date | None = None,
+                   to: date | None = None, full_refresh: bool = False) -> Window:
+    tz = report_zone(settings)
+    today = datetime.now(tz).date()
     if days is not None and (since or to):
         raise SettingsError("use either --days or --since/--to, not both")
+    if full_refresh and (days is not None or since or to):
+        raise SettingsError("--full-refresh reloads QTICKETS_DAYS_BACK days and moves the bookmark; it does "
+                            "not combine with --days or --since/--to (one-off reloads that leave it alone)")
     if days is not None and days <= 0:
         raise SettingsError(f"--days must be positive, got {days}")
     if to and not since:
         raise SettingsError("--to needs --since")
     if since:
-        end_day = to or now.date()
+        if since > today:
+            raise SettingsError(f"--since {since} is in the future (today is {today} in "
+                                f"{settings.report_tz})")
+        end_day = to or today
         if end_day < since:
             raise SettingsError(f"--to {end_day} is before --since {since}")
         end = datetime.combine(end_day, time(23, 59, 59), tz)
         return Window(datetime.combine(since, time(0, 0), tz), end, save_state=False, full_refresh=True)
     if days is not None:
-        start = datetime.combine(now.date() - timedelta(days=days), time(0, 0), tz)
+        start = datetime.combine(today - timedelta(days=days), time(0, 0), tz)
         return Window(start, None, save_state=False, full_refresh=True)
-    start = datetime.combine(now.date() - timedelta(days=settings.days_back), time(0, 0), tz)
-    return Window(start, None, save_state=True, full_refresh=full_refresh)
+    return Window(None, None, save_state=True, full_refresh=full_refresh)
 
 
-def _record(settings: Settings, run: JobRun) -> None:
-    """Write the run row; if ClickHouse cannot be opened (another process holds chdb), spool it."""
+def days_back_start(settings: Settings) -> datetime:
+    tz = report_zone(settings)
+    return datetime.combine(datetime.now(tz).date() - timedelta(days=settings.days_back), time(0, 0), tz)
+
+
+@dataclass
+class RunResult:
+    """What one run did, as the target's ledger row has it (from its last log line)."""
+
+    trigger: str
+    status: str = "failed"
+    run_id: str = ""
+    error: str = ""
+    reason: str | None = None  # why the target refused the load (NO_PRIOR_LOAD)
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    http_requests: dict[str, int] = field(default_factory=dict)
+    window_start: str | None = None
+    recorded: bool = False  # the target wrote this run's ledger row
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def seconds(self) -> float:
+        return (datetime.now(UTC) - self.started_at).total_seconds()
+
+
+class RunWatcher:
+    """Reads one `meltano run`'s events: relays them to the log and keeps the target's outcome and the
+    errors that explain a failure."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        self.errors: list[str] = []
+        self.returncode = 0
+
+    def take(self, event: dict | str) -> None:
+        if isinstance(event, str):
+            self.errors = [*self.errors[-9:], event]
+            logs.get("meltano").debug("%s", event)
+            return
+        outcome = event.get("load")
+        if isinstance(outcome, dict) and event.get("string_id") == meltano_cli.TARGET:
+            self._take_outcome(outcome)
+        level = str(event.get("level", "")).lower()
+        plugin = event.get("string_id")
+        if level in meltano_cli.ERROR_LEVELS:
+            text = str(event.get("event") or "")
+            if plugin in meltano_cli.PLUGINS and text.startswith(meltano_cli.PLUGINS):
+                self.errors.append(text)  # our plugins' own one-line causes
+        logs.relay(event, None if plugin in meltano_cli.PLUGINS else 10)
+
+    def _take_outcome(self, outcome: dict) -> None:
+        result = self.result
+        result.recorded = True
+        result.run_id = str(outcome.get("run_id") or result.run_id)
+        result.status = str(outcome.get("status") or result.status)
+        result.error = str(outcome.get("error") or "")
+        result.reason = outcome.get("reason")
+        result.rows_loaded = dict(outcome.get("rows_loaded") or {})
+        result.http_requests = dict(outcome.get("http_requests") or {})
+        result.window_start = outcome.get("window_start")
+
+    def cause(self, settings: Settings) -> str:
+        """The failure in one line, naming the variable the user set."""
+        text = self.result.error or (self.errors[-1] if self.errors else
+                                     f"meltano run {JOB_NAME} exited with code {self.returncode}")
+        text = name_user_settings(redact(text, *settings.secrets), settings.env)
+        if settings.environment == "demo" and "connection refused" in text:
+            text += " — start the demo's sandbox first: qtickets-pipeline sandbox"
+        return text
+
+
+def _meltano_run(settings: Settings, window: Window, trigger: str, lock: RunLock) -> RunResult:
+    result = RunResult(trigger=trigger)
+    watcher = RunWatcher(result)
+    plugin_config = {
+        **window.plugin_config(days_back_start(settings)),
+        "TARGET_CLICKHOUSE_RUN_TRIGGER": trigger,
+        preflight.CATALOG_VAR: str(preflight.catalog(settings)),
+    }
+    args = meltano_cli.run_job_args(full_refresh=window.full_refresh, save_state=window.save_state)
+    watcher.returncode = meltano_cli.run(settings, args, watcher.take, plugin_config, keep_fds=lock.fds)
+    if result.status != "success":
+        result.error = watcher.cause(settings)
+    return result
+
+
+def _record_unrecorded(settings: Settings, result: RunResult) -> None:
+    """A run whose target never recorded it (Meltano or the target failed first): one failed row."""
+    row = LedgerRow(job_name=LEDGER_JOB, trigger=result.trigger, environment=settings.environment,
+                    started_at=result.started_at)
+    row.finish("failed", result.error)
     try:
         with connect(settings) as client:
-            transforms.ensure_bookkeeping(client, settings)
-            jobruns.drain_spool(client, settings.database, settings.state_dir, settings.warehouse)
-            jobruns.write(client, settings.database, run)
+            runs = ledger(client, settings)
+            runs.ensure_table()
+            runs.write(row)
+        result.run_id = row.run_id
     except Exception as exc:
-        log.warning(
-            "could not record run %s in meta_job_runs (%s); kept in %s",
-            run.run_id,
-            redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, *settings.secrets),
-            settings.state_dir,
-        )
-        jobruns.spool(settings.state_dir, run, settings.warehouse)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("could not record the failed run in meta_job_runs: %s", redact(first, *settings.secrets))
 
 
-def explain(error: str, settings: Settings) -> str:
-    """What to do about an error, where the pipeline knows better than the plugin."""
-    if settings.environment == "demo" and "connection refused" in error:
-        return f"{error} — start the demo's sandbox first: qtickets-pipeline sandbox"
-    return error
-
-
-class MetricsHandoff:
-    """Hands the tap's metrics (seen only in Meltano's JSON log, which this process reads) to the job's
-    `finish` step through a file, marked complete once the extract-load block has ended."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, event: dict, out: meltano_cli.RunOutput) -> None:
-        complete = event.get("block_type") == meltano_cli.EXTRACT_LOAD_BLOCK and "success" in event
-        if complete or event.get("metric_info"):
-            jobsteps.write_atomically(self.path, json.dumps(
-                {"records": out.records, "requests": out.requests, "complete": complete}))
-
-
-def run_pipeline(
-    settings: Settings,
-    *,
-    trigger: str = "cli",
-    days: int | None = None,
-    since: date | None = None,
-    to: date | None = None,
-    full_refresh: bool = False,
-) -> JobRun:
-    """Run the job once. Returns the finished JobRun (status success or skipped); raises
-    PipelineFailed (after recording a failed row) on any failure."""
+def run_pipeline(settings: Settings, *, trigger: str = "cli", days: int | None = None,
+                 since: date | None = None, to: date | None = None, full_refresh: bool = False) -> RunResult:
+    """Run the job once. Returns the result (status success or skipped); raises PipelineFailed (after the
+    run is recorded failed) on any failure."""
+    if trigger not in TRIGGERS:
+        raise SettingsError(f"--trigger must be one of {', '.join(TRIGGERS)}, got {trigger!r}")
     window = resolve_window(settings, days=days, since=since, to=to, full_refresh=full_refresh)
-    preflight.ensure_selection(settings)
-    run = JobRun(
-        job_name=JOB_NAME,
-        trigger=trigger,
-        environment=settings.environment,
-        date_from=window.start.date(),
-        date_to=window.end.date() if window.end else None,
-        full_refresh=window.full_refresh,
-    )
-    fields = {"run_id": run.run_id, "job": JOB_NAME, "environment": settings.environment}
-    lock = RunLock(settings.state_dir)
-    if not lock.acquire():
-        run.finish("skipped", f"another run (pid {lock.holder_pid()}) is still active; nothing done")
-        log.warning(
-            "another qtickets-pipeline run is active (pid %s): skipping this one",
-            lock.holder_pid(),
-            extra={"fields": fields},
-        )
-        if settings.is_embedded:
-            # Opening chdb now could take the directory from under the active run's target; leave the
-            # row for the active run (or the next `run`/`status`) to write.
-            jobruns.spool(settings.state_dir, run, settings.warehouse)
-        else:
-            _record(settings, run)
-        return run
-    metrics, result = jobsteps.metrics_file(settings, run.run_id), jobsteps.result_file(settings, run.run_id)
-    try:
-        log.info(
-            "run started: window from %s%s, %s",
-            window.start.isoformat(),
-            f" to {window.end.isoformat()}" if window.end else "",
-            "incremental"
-            if window.save_state and not window.full_refresh
-            else ("full refresh" if window.save_state else "one-off window, bookmark unchanged"),
-            extra={"fields": fields},
-        )
-        try:
-            # The job records the run itself (its begin/finish steps); this process holds the overlap
-            # lock, decides the window, and records a failure the job could not.
-            out = meltano_cli.run_job(
-                settings,
-                full_refresh=window.full_refresh,
-                save_state=window.save_state,
-                plugin_config={jobsteps.RUN_VARIABLE: run.to_json(), **window.plugin_config()},
-                on_event=MetricsHandoff(metrics),
-            )
-            run.records_extracted, run.http_requests = out.records, out.requests
-            if out.returncode != 0:
-                raise RuntimeError(
-                    f"meltano run {JOB_NAME} failed (exit {out.returncode}): "
-                    + explain(name_user_settings(out.error_summary(settings.secrets), settings.env), settings)
-                )
-            run = jobruns.JobRun.from_json(result.read_text(encoding="utf-8"))
-        except Exception as exc:
-            message = redact(str(exc) or type(exc).__name__, *settings.secrets)
-            run.finish("failed", message)
-            log.error("run failed: %s", message, extra={"fields": fields, "console": False})
-            _record(settings, run)
-            raise PipelineFailed(run) from None
-        log.info(
-            "run finished: %d rows loaded in %.1f s (%s)",
-            sum(run.rows_loaded.values()),
-            ((run.finished_at or run.started_at) - run.started_at).total_seconds(),
-            ", ".join(f"{k}={v}" for k, v in sorted(run.rows_loaded.items())),
-            extra={"fields": fields},
-        )
-        return run
-    finally:
-        metrics.unlink(missing_ok=True)
-        result.unlink(missing_ok=True)
-        lock.release()
+    with RunLock(settings.state_dir) as lock:
+        if not lock.acquire():
+            result = RunResult(trigger=trigger, status="skipped",
+                               error=f"another run (pid {lock.holder_pid()}) is still active; nothing done")
+            log.warning("skipped: %s", result.error)
+            return result
+        result = _meltano_run(settings, window, trigger, lock)
+        if result.reason == NO_PRIOR_LOAD:
+            log.warning("%s holds no successful load of %s: loading the last %d days (QTICKETS_DAYS_BACK) "
+                        "instead of the changes since the bookmark", settings.warehouse, LEDGER_JOB,
+                        settings.days_back)
+            full = Window(None, None, save_state=True, full_refresh=True)
+            result = _meltano_run(settings, full, trigger, lock)
+        if result.status != "success":
+            if not result.recorded:
+                _record_unrecorded(settings, result)
+            log.error("run %s failed: %s", result.run_id or "-", result.error,
+                      extra={"fields": {"run_id": result.run_id}})
+            raise PipelineFailed(result)
+    log.info("run %s succeeded in %.1f s: %d rows loaded (%s)", result.run_id, result.seconds,
+             sum(result.rows_loaded.values()),
+             ", ".join(f"{k}={v}" for k, v in sorted(result.rows_loaded.items())),
+             extra={"fields": {"run_id": result.run_id, "rows_loaded": result.rows_loaded,
+                               "http_requests": result.http_requests}})
+    return result
 
 
-def load(
-    date_from: date | str | None = None,
-    date_to: date | str | None = None,
-    *,
-    days: int | None = None,
-    env_file: str | None = None,
-    environment: str | None = None,
-    full_refresh: bool = False,
-) -> JobRun:
+def load(date_from: date | str | None = None, date_to: date | str | None = None, *,
+         days: int | None = None, env_file: str | None = None, environment: str | None = None,
+         full_refresh: bool = False) -> RunResult:
     """Module use: `load()` (incremental), `load(date(2025, 10, 1), date(2025, 10, 31))` or `load(days=7)`.
-    Raises PipelineFailed on failure."""
-    settings = load_settings(env_file, environment)
-    logs.configure(settings.env)
-    since = date.fromisoformat(date_from) if isinstance(date_from, str) else date_from
-    to = date.fromisoformat(date_to) if isinstance(date_to, str) else date_to
-    return run_pipeline(settings, trigger="module", days=days, since=since, to=to, full_refresh=full_refresh)
+    Raises PipelineFailed on any failure, bad arguments included."""
+    try:
+        settings = load_settings(env_file, environment)
+        logs.configure(settings.env)
+        since = _day(date_from, "date_from")
+        to = _day(date_to, "date_to")
+        return run_pipeline(settings, trigger="module", days=days, since=since, to=to,
+                            full_refresh=full_refresh)
+    except SettingsError as exc:
+        raise PipelineFailed(RunResult(trigger="module", error=str(exc).replace("--", ""))) from None
+
+
+def _day(value: date | str | None, name: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a date like 2025-10-01, got {value!r}") from None

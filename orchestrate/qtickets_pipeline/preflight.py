@@ -1,10 +1,11 @@
-"""Checks made before `meltano run`, so a bad selection fails at once with one line naming it instead of a
-run that quietly loads nothing: every `select` pattern must name a stream the tap has.
+"""The tap's catalog for `qtickets-pipeline run`, prepared before the run so that the run itself starts no
+discovery process (Meltano caches no catalog for an editable tap) and a bad selection fails at once, with one
+line naming it, instead of a run that quietly loads nothing.
 
-The patterns and the tap's streams come from `meltano select tap-qtickets --json --all` (Meltano's own
-reading of meltano.yml, the environment and TAP_QTICKETS__SELECT). That call costs ~2.5 s, so a passed
-check is remembered per (meltano.yml, environment, TAP_QTICKETS__SELECT): the scheduled run pays it only
-after one of them changed.
+The catalog is what Meltano would give the tap — `meltano invoke --dump=catalog tap-qtickets`: discovery
+with meltano.yml's `select` (or TAP_QTICKETS__SELECT) applied — and is passed to `meltano run` as the
+extractor's `catalog` extra. It is made again only when something it depends on changes: meltano.yml, the
+environment, the selection variable, the PII setting or the tap's code.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import ast
 import hashlib
 import json
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from . import meltano_cli
 from .settings import Settings, SettingsError
 
 SELECT_VAR = "TAP_QTICKETS__SELECT"
+CATALOG_VAR = "TAP_QTICKETS__CATALOG"  # the extractor's `catalog` extra (Meltano then skips discovery)
+DEPENDS_ON_VARIABLES = (SELECT_VAR, "TAP_QTICKETS_INCLUDE_PII", "MELTANO_ENVIRONMENT")
 
 
 def _selection_source(settings: Settings) -> str:
@@ -48,15 +52,29 @@ def check_selection(selection: dict, source: str) -> None:
             )
 
 
-def ensure_selection(settings: Settings) -> None:
-    source = _selection_source(settings)
+def catalog_key(settings: Settings) -> str:
     digest = hashlib.sha256((settings.project_root / "meltano.yml").read_bytes())
-    digest.update(f"\0{settings.environment}\0{settings.env.get(SELECT_VAR, '')}".encode())
-    stamp = settings.state_dir / f"selection-ok-{digest.hexdigest()[:16]}"
-    if stamp.exists():
-        return
-    check_selection(meltano_cli.selection(settings), source)
+    digest.update(f"\0{settings.environment}".encode())
+    for name in DEPENDS_ON_VARIABLES:
+        digest.update(f"\0{settings.env.get(name, '')}".encode())
+    for source in sorted((settings.project_root / "tap-qtickets" / "tap_qtickets").glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def catalog(settings: Settings) -> Path:
+    """The path of the run's catalog, made first when missing (two short Meltano commands)."""
+    path = settings.state_dir / f"catalog-{catalog_key(settings)}.json"
+    if path.exists():
+        return path
+    source = _selection_source(settings)
+    answer = meltano_cli.output_json(settings, ["select", meltano_cli.TAP, "--json", "--all"])
+    check_selection(answer if isinstance(answer, dict) else {}, source)
+    dumped = meltano_cli.dump_catalog(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    for old in settings.state_dir.glob("selection-ok-*"):
+    for old in settings.state_dir.glob("catalog-*.json"):
         old.unlink()
-    stamp.touch()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dumped), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -12,8 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from target_clickhouse.identifiers import qualified_table
-from target_clickhouse.naming import table_name
+from target_clickhouse import qualified_table, table_name
 
 from .settings import Settings
 from .warehouse import query_rows, table_exists

@@ -7,15 +7,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
-from target_clickhouse.ddl import check_cluster, check_engine_flavour
-from target_clickhouse.defaults import DEFAULT_LOCK_WAIT_SECONDS
-from target_clickhouse.errors import ConfigError
-from target_clickhouse.naming import DEFAULT_DATABASE
-from target_clickhouse.redaction import redact_url
+from target_clickhouse import (
+    DEFAULT_DATABASE,
+    DEFAULT_LOCK_WAIT_SECONDS,
+    ConfigError,
+    check_cluster,
+    check_engine_flavour,
+    redact_url,
+)
 
 DEFAULT_DAYS_BACK = 30
 DEFAULT_REPORT_TZ = "Europe/Moscow"
-JOB_NAME = "qtickets_load"
+JOB_NAME = "qtickets_load"  # the Meltano job: tap-qtickets → target-clickhouse
+LEDGER_JOB = "tap-qtickets"  # the job_name of its loads in meta_job_runs (the tap's name, as it reports it)
 
 
 # What a user sets → the plugin setting meltano.yml feeds it to (`config: <setting>: $VARIABLE`; a test
@@ -137,9 +141,11 @@ def load_settings(
     env_file: str | os.PathLike | None = None,
     environment: str | None = None,
     project_root: Path | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Settings:
+    """The settings from `.env`, the shell and `env_file`; `overrides` win over all of them."""
     root = project_root or find_project_root()
-    env = load_env(root, env_file)
+    env = {**load_env(root, env_file), **(overrides or {})}
     meltano_env = environment or env.get("MELTANO_ENVIRONMENT") or "demo"
     if meltano_env not in ("demo", "prod"):
         raise SettingsError(f"MELTANO_ENVIRONMENT must be demo or prod, got {meltano_env!r}")

@@ -8,10 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from target_clickhouse.ddl import engine_clause
-from target_clickhouse.naming import table_name
+from target_clickhouse import engine_clause, table_name
 
-BOOKKEEPING_FILE = "00_meta_job_runs.sql"
 SMOKE_FILE = "smoke_checks.sql"
 
 

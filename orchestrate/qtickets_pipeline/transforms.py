@@ -1,20 +1,34 @@
-"""Applying transform/*.sql (idempotent: CREATE … IF NOT EXISTS / CREATE OR REPLACE VIEW), then bringing the
-marts the views read up to date (marts.py)."""
+"""The warehouse's models (transform/*.sql: the marts, the views) kept up to date with staging.
+
+`bring_up_to_date` runs after every load (the target's `after_load` hook, after_load.py), after every
+webhook batch and on `qtickets-pipeline transform`:
+
+1. The model files are rendered (database, REPORT_TZ, cluster, engines) and hashed. Their DDL is applied
+   only when the hash differs from the one the warehouse recorded in `meta_models` (a release changed the
+   SQL, or a setting that is part of it, such as REPORT_TZ), so a load that changes nothing runs no DDL.
+   When the marts' own SQL changed, the marts are rebuilt from all of staging.
+2. The marts are refreshed from the staging rows written since the last refresh (marts.py).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 
-from target_clickhouse.ddl import on_cluster
+from target_clickhouse import on_cluster
 
 from . import logs, marts, sqlfiles
-from .settings import JOB_NAME, Settings
+from .settings import LEDGER_JOB, Settings
 
 log = logs.get("transform")
 
+MODELS_TABLE = "meta_models"  # created by transform/00_meta.sql: name → the hash of what was applied
+DDL, MARTS = "ddl", "marts"  # what the two hashes cover: every model file; the marts and their refresh
+
 
 def template_names(settings: Settings) -> dict[str, str]:
-    return {"database": settings.database, "report_tz": settings.report_tz, "job": JOB_NAME,
+    return {"database": settings.database, "report_tz": settings.report_tz, "job": LEDGER_JOB,
             "on_cluster": on_cluster(settings.cluster), "engine_flavour": settings.engine_flavour}
 
 
@@ -22,27 +36,56 @@ def load(settings: Settings, name: str) -> sqlfiles.SqlFile:
     return sqlfiles.load(settings.transform_dir / name, template_names(settings))
 
 
-def ensure_bookkeeping(client, settings: Settings) -> None:
-    sqlfiles.apply_file(client, load(settings, sqlfiles.BOOKKEEPING_FILE))
+@dataclass(frozen=True)
+class Outcome:
+    ddl_applied: bool  # the model files were (re)applied
+    refresh: marts.RefreshResult
+
+    @property
+    def changed(self) -> bool:
+        """Whether what the views show may have changed."""
+        return self.ddl_applied or self.refresh.changed
 
 
-def apply_all(client, settings: Settings, rebuild: bool = False) -> list[str]:
-    """Apply every model file in order, then refresh the marts from whatever staging holds (`rebuild`:
-    from all of it, not only the rows written since the last refresh); returns the file names. A missing
-    staging table is reported by name (it appears once the job has loaded that stream)."""
+def _digest(files: list[sqlfiles.SqlFile]) -> str:
+    digest = hashlib.sha256()
+    for sql_file in files:
+        digest.update(sql_file.path.name.encode())
+        for statement in sql_file.statements:
+            digest.update(b"\0" + statement.encode())
+    return digest.hexdigest()
+
+
+def applied_hashes(client, database: str) -> dict[str, str]:
+    """What the warehouse says it applied ({} before the first time)."""
+    try:
+        rows = client.query(f"SELECT name, checksum FROM {database}.{MODELS_TABLE} FINAL").result_rows
+    except Exception:  # the table is created by the model files themselves
+        return {}
+    return {str(name): str(checksum) for name, checksum in rows}
+
+
+def bring_up_to_date(client, settings: Settings, *, rebuild: bool = False) -> Outcome:
+    """Apply the model files if they changed, then refresh the marts (`rebuild`: from all of staging)."""
     names = template_names(settings)
+    files = [sqlfiles.load(path, names) for path in sqlfiles.transform_files(settings.transform_dir)]
+    wanted = {DDL: _digest(files), MARTS: _digest(marts.model_files(settings, names, files))}
+    applied = applied_hashes(client, settings.database)
     existing = sqlfiles.existing_tables(client, settings.database)
     marts.check_staging(settings, names, existing)
-    applied = []
-    for path in sqlfiles.transform_files(settings.transform_dir):
-        sql_file = sqlfiles.load(path, names)
-        sqlfiles.check_staging(sql_file, path.name, settings.database, existing)
-        count = sqlfiles.apply_file(client, sql_file)
-        log.debug("applied %s (%d statements)", path.name, count)
-        applied.append(path.name)
-    log.info("transforms applied: %s", ", ".join(applied))
-    marts.refresh(client, settings, names, rebuild=rebuild)
-    return applied
+    ddl = applied.get(DDL) != wanted[DDL]
+    if ddl:
+        for sql_file in files:
+            sqlfiles.check_staging(sql_file, sql_file.path.name, settings.database, existing)
+            sqlfiles.apply_file(client, sql_file)
+        log.info("model files applied: %s", ", ".join(f.path.name for f in files))
+    rebuild = rebuild or applied.get(MARTS) != wanted[MARTS]
+    result = marts.refresh(client, settings, names, rebuild=rebuild)
+    if wanted != applied:
+        rows = ", ".join(f"('{name}', '{checksum}', now64(6))" for name, checksum in wanted.items())
+        client.command(f"INSERT INTO {settings.database}.{MODELS_TABLE} (name, checksum, applied_at) "
+                       f"VALUES {rows}")
+    return Outcome(ddl, result)
 
 
 def smoke_checks(client, settings: Settings) -> list[tuple[str, bool, str]]:

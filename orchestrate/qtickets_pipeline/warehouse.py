@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
-from target_clickhouse.connector import ClickHouseConnector
-from target_clickhouse.identifiers import qualified_table
-from target_clickhouse.naming import stream_name
+from target_clickhouse import ClickHouseConnector, Ledger
 
 from .settings import Settings
 
@@ -37,6 +34,11 @@ def connector(settings: Settings) -> ClickHouseConnector:
     })
 
 
+def ledger(client, settings: Settings) -> Ledger:
+    """The load ledger (meta_job_runs) of the pipeline's database, through an open client."""
+    return Ledger(client, settings.database, flavour=settings.engine_flavour, cluster=settings.cluster)
+
+
 @contextmanager
 def connect(settings: Settings) -> Iterator:
     """An open client for the length of the block (closed after: chdb admits one process at a time)."""
@@ -55,23 +57,3 @@ def table_exists(client, database: str, table: str) -> bool:
         parameters={"db": database, "t": table},
     ).result_rows
     return bool(rows and rows[0][0])
-
-
-def count_loaded(client, settings: Settings, since: datetime) -> dict[str, int]:
-    """Rows each stream's staging table received since `since` (a run's start)."""
-    tables = client.query(
-        "SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": settings.database}
-    ).result_rows
-    counts = {}
-    for (table,) in tables:
-        stream = stream_name(table)
-        if stream is None:
-            continue
-        counts[stream] = int(
-            client.query(
-                f"SELECT count() FROM {qualified_table(settings.database, table)} "
-                "WHERE coalesce(_sdc_batched_at, _sdc_received_at) >= {t:DateTime64(6, 'UTC')}",
-                parameters={"t": since.replace(tzinfo=None)},
-            ).result_rows[0][0]
-        )
-    return counts

@@ -1,6 +1,6 @@
-"""How far the marts are (table mart_watermarks, transform/05_marts.sql): per staging table the refresh folds
-in, the highest `_sdc_version` and `_sdc_batched_at` it has seen, and the REPORT_TZ the marts' days are in.
-A staging row is new when it is above either mark: the target's versions only grow, and a row written by
+"""How far the marts are (table mart_watermarks, transform/05_marts.sql): per staging table a refresh reads,
+the highest `_sdc_version` and `_sdc_batched_at` it has seen. A staging row is new when it is above either
+mark: the target's versions only grow, and a row written by
 something other than the target is found by its batch time. The target's `_sdc_minmax` skip index on both
 columns lets ClickHouse skip every granule below the marks (tables.py)."""
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from target_clickhouse.naming import table_name
+from target_clickhouse import table_name
 
-STREAMS = ("sales", "inventory")  # the staging tables folded in incrementally (events and shows: rebuilt)
-REPORT_TZ = "report_tz"
+FOLDED = ("sales", "inventory")  # the staging tables folded in incrementally
+STREAMS = (*FOLDED, "events", "shows")  # every staging table a refresh reads (events, shows: rebuilt whole)
 BATCHED = "_sdc_batched_at"
 
 
@@ -36,33 +36,30 @@ class Mark:
 @dataclass(frozen=True)
 class Watermarks:
     marks: dict[str, Mark]
-    report_tz: str | None
 
-    def complete(self, report_tz: str) -> bool:
-        """Whether the marts can be refreshed incrementally: every stream has a mark, in this zone."""
-        return self.report_tz == report_tz and all(stream in self.marks for stream in STREAMS)
+    def complete(self) -> bool:
+        """Whether the marts can be refreshed incrementally: every stream has a mark."""
+        return all(stream in self.marks for stream in STREAMS)
 
     def template_names(self) -> dict[str, str]:
         """`since.<stream>` and `version.<stream>` for the refresh files (no mark: every row is new, and
         above version -1)."""
         names = {}
-        for stream in STREAMS:
+        for stream in FOLDED:
             mark = self.marks.get(stream)
             names[f"since.{stream}"] = mark.since() if mark else "1"
             names[f"version.{stream}"] = str(mark.version if mark else -1)
         return names
 
 
-NONE = Watermarks({}, None)
+NONE = Watermarks({})
 
 
 def read(client, database: str) -> Watermarks:
-    rows = client.query(
-        f"SELECT name, max_version, max_batched_at, value FROM {database}.mart_watermarks FINAL"
-    ).result_rows
-    marks = {name: Mark(int(version), batched) for name, version, batched, _ in rows if name in STREAMS}
-    zones = [value for name, _, _, value in rows if name == REPORT_TZ]
-    return Watermarks(marks, zones[0] if zones else None)
+    rows = client.query(f"SELECT name, max_version, max_batched_at FROM {database}.mart_watermarks FINAL"
+                        ).result_rows
+    return Watermarks({name: Mark(int(version), batched)
+                       for name, version, batched in rows if name in STREAMS})
 
 
 def current(client, database: str, previous: Watermarks) -> dict[str, Mark]:
@@ -83,10 +80,9 @@ def current(client, database: str, previous: Watermarks) -> dict[str, Mark]:
     return marks
 
 
-def write(client, database: str, marks: dict[str, Mark], report_tz: str) -> None:
+def write(client, database: str, marks: dict[str, Mark]) -> None:
     rows = [f"('{stream}', {mark.version}, {timestamp(mark.batched_at)}, '', now64(6))"
             for stream, mark in marks.items()]
-    rows.append(f"('{REPORT_TZ}', 0, NULL, '{report_tz}', now64(6))")  # a plain zone name (settings.py)
     client.command(f"INSERT INTO {database}.mart_watermarks (name, max_version, max_batched_at, value, "
                    f"updated_at) VALUES {', '.join(rows)}")
 

@@ -94,17 +94,27 @@ def _open_chdb(path: str, wait_seconds: float) -> Client:
     # The directory is passed as `path`, not as a chdb:// DSN: clickhouse-connect's DSN form takes
     # `chdb://a/b` as location `a` plus database `b` and does not percent-decode, while this target
     # resolves relative paths, `~` and %-escapes itself (`chdb_path`).
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ClickHouseConnectionError(
+            f"cannot create the embedded ClickHouse directory {path} (setting 'url'): {exc.strerror}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ClickHouseConnectionError(
+            f"the embedded ClickHouse directory {path} (setting 'url') is not writable by this user: "
+            "embedded ClickHouse writes even to read; fix its permissions or point 'url' elsewhere")
     deadline = time.monotonic() + wait_seconds
     waited, failed_starts = False, 0
     while True:
         try:
             client = clickhouse_connect.get_client(interface="chdb", path=path)
         except Exception as exc:
-            locked = directory_is_locked(path) or "lock" in str(exc).lower()
-            # Two processes starting on one directory at once can leave the loser a failed start (Code 36,
-            # "Error initializing EmbeddedServer") instead of Code 76: tried again a few times.
-            failed_starts += "EmbeddedServer" in str(exc) and not locked
+            # The directory's flock says whether another process holds it (chdb's own error does not: it
+            # reports Code 36 "Error initializing EmbeddedServer" either way). Two processes starting on one
+            # directory at once can leave the loser a failed start with the lock free: tried a few times.
+            locked = directory_is_locked(path)
+            failed_starts += not locked
             if (locked or 0 < failed_starts <= RETRIED_FAILED_STARTS) and time.monotonic() < deadline:
                 if locked and not waited:
                     holder = directory_holder(path) or "another process"

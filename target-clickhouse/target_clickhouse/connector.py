@@ -19,15 +19,15 @@ Usable outside a target too (the pipeline):
 from __future__ import annotations
 
 import logging
-import re
 import typing as t
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import MappingProxyType, TracebackType
 
 import backoff
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, Error, OperationalError
 
 from target_clickhouse import defaults, naming
 from target_clickhouse import schema_types as st
@@ -48,16 +48,14 @@ logger = logging.getLogger("target-clickhouse.connector")
 
 # Server error codes worth retrying: timeouts, network, too many parts/queries, read-only replica.
 _RETRYABLE_CODES = {159, 202, 209, 210, 242, 252, 425, 999}
-_CODE = re.compile(r"Code: (\d+)")
 _NATIVE_TYPE_CONVERSION = "input_format_native_allow_types_conversion"
 
 
-def is_retryable(exc: Exception) -> bool:
-    """Network errors and transient server errors (by ClickHouse error code)."""
+def is_retryable(exc: BaseException) -> bool:
+    """Network errors and transient server errors (clickhouse-connect's `code`: the server's error code)."""
     if isinstance(exc, OperationalError):
         return True
-    match = _CODE.search(str(exc))
-    return bool(match and int(match.group(1)) in _RETRYABLE_CODES)
+    return isinstance(exc, Error) and exc.code in _RETRYABLE_CODES
 
 
 @t.runtime_checkable
@@ -91,6 +89,7 @@ class ClickHouseConnector:
         self.cluster: str | None = check_cluster(self._settings.get("cluster"), self.engine_flavour)
         self.versions = VersionSequence()
         self._client: Client | None = None
+        self._inserted: Counter[str] = Counter()  # rows inserted per table (prepared tables: 0)
         retries = self._settings.get("insert_retries")
         self._with_retries = backoff.on_exception(
             backoff.expo,
@@ -129,7 +128,7 @@ class ClickHouseConnector:
     def open_client(self) -> Client:
         """The connector's client, opened (and the database created if missing) on the first call."""
         if self._client is None:
-            logger.info("Opening ClickHouse at %s (database %s)", self.redacted_url, self.database)
+            logger.debug("Opening ClickHouse at %s (database %s)", self.redacted_url, self.database)
             self._client = open_client(
                 self.url,
                 username=self._settings.get("username"),
@@ -219,7 +218,23 @@ class ClickHouseConnector:
             self.client, stream_name, self.database, table, wanted, key_properties, self.engine_options
         )
         self.versions.ensure_above(max_version(self.client, self.database, table))
+        self._inserted[table] += 0
         return columns
+
+    def existing_tables(self) -> set[str]:
+        """The names of the tables in the connector's database."""
+        rows = self.client.query("SELECT name FROM system.tables WHERE database = {db:String}",
+                                 parameters={"db": self.database}).result_rows
+        return {name for (name,) in rows}
+
+    def rows_loaded(self) -> dict[str, int]:
+        """Rows this connector inserted so far, per stream (streams whose table it prepared: 0 too)."""
+        pattern = self.table_name_pattern
+        out = {}
+        for table, count in sorted(self._inserted.items()):
+            stream = naming.stream_name(table, pattern)
+            out[stream or table] = count
+        return out
 
     # --- versions and inserts ---------------------------------------------------------------------
 
@@ -259,3 +274,4 @@ class ClickHouseConnector:
             )
 
         self._with_retries(insert_once)()
+        self._inserted[table] += len(columns[0]) if columns else 0

@@ -37,6 +37,16 @@ class RecordConsumer(t.Protocol):
     def take_message(self, message: dict[str, t.Any]) -> None: ...
 
 
+class LoadConsumer(t.Protocol):
+    """The target's current load (`load_run.LoadRun`): takes the value of every STATE message in place of
+    the SDK's STATE callback (it emits the state itself, once, when the load is committed), and hears of
+    whatever ends the reading early (an error, a signal)."""
+
+    def take_state(self, state: t.Any) -> None: ...
+
+    def abort(self, exc: BaseException) -> None: ...
+
+
 class _Head(msgspec.Struct, gc=False):
     type: t.Any
     stream: t.Any = None
@@ -52,11 +62,29 @@ class ChunkedMessageReader(MsgSpecReader):
 
     chunk_bytes = CHUNK_BYTES
     records: RecordConsumer | None = None
+    load: LoadConsumer | None = None
 
     def process_lines(self, file_input: t.IO[t.Any] | None, callbacks: dict[str, Callback]) -> t.Counter[str]:
         records = self.records
         if records is not None:
             callbacks = {**callbacks, "RECORD": records.take_message}
+        load = self.load
+        if load is not None:
+
+            def take_state(message: dict) -> None:
+                self.assert_line_requires(message, requires={"value"})
+                load.take_state(message["value"])
+
+            callbacks = {**callbacks, "STATE": take_state}
+        try:
+            return self._process(file_input, callbacks, records)
+        except BaseException as exc:
+            if load is not None:
+                load.abort(exc)
+            raise
+
+    def _process(self, file_input: t.IO[t.Any] | None, callbacks: dict[str, Callback],
+                 records: RecordConsumer | None) -> t.Counter[str]:
         source = file_input if file_input is not None else getattr(sys.stdin, "buffer", sys.stdin)
         read1 = getattr(source, "read1", None)
         if read1 is None:

@@ -76,8 +76,8 @@ SETTINGS = th.PropertiesList(
         th.NumberType(exclusive_minimum=0),
         default=defaults.DEFAULT_FLUSH_INTERVAL_SECONDS,
         description=(
-            "Insert every buffered row and emit the latest STATE at least this often (seconds), "
-            "so a long run checkpoints its progress."
+            "Insert every buffered row at least this often (seconds). STATE is emitted once, when the "
+            "load is committed (see `after_load`), so a failed load never advances a bookmark."
         ),
     ),
     th.Property(
@@ -123,6 +123,30 @@ SETTINGS = th.PropertiesList(
         description=(
             "SETTINGS for new tables. The default `non_replicated_deduplication_window: 1000` makes a "
             "retried insert a no-op on non-replicated tables."
+        ),
+    ),
+    th.Property(
+        "job_name",
+        th.StringType,
+        description=(
+            "Name of the loads in the ledger table `meta_job_runs` (one row per load: running, then "
+            "success or failed with its cause). Default: the tap's name when its STATE reports its sync "
+            "(tap-qtickets does), else `singer`."
+        ),
+    ),
+    th.Property(
+        "run_trigger",
+        th.StringType,
+        default="meltano",
+        description="What started the load, recorded in the ledger (meltano, cli, schedule, …).",
+    ),
+    th.Property(
+        "after_load",
+        th.StringType,
+        description=(
+            "`module:function` called after every row of a load is inserted and before the load is "
+            "recorded successful (with the connector and a summary of the load): where derived tables "
+            "are brought up to date. A failure fails the load and commits no STATE."
         ),
     ),
     th.Property(

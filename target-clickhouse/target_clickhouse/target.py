@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import typing as t
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from singer_sdk.target_base import Target
 from target_clickhouse import defaults
 from target_clickhouse.connector import ClickHouseConnector
 from target_clickhouse.errors import ConfigError, TargetClickHouseError
+from target_clickhouse.load_run import Interrupted, LoadRun, was_recorded
 from target_clickhouse.reader import ChunkedMessageReader
 from target_clickhouse.router import RecordRouter
 from target_clickhouse.settings import SETTINGS, UNSUPPORTED_BUILTIN_SETTINGS
@@ -49,13 +51,19 @@ class TargetClickHouse(Target):
         except ConfigValidationError as exc:
             raise InvalidSettingsError(exc.errors, exc.schema) from None
         self.connector = ClickHouseConnector(self.config)  # one per target, shared by its sinks
+        self.load = LoadRun(self.connector, self.config, secrets=[self.config.get("password") or ""])
         self.max_parallelism = 1  # sinks share one client; inserts run one at a time
+        # A signal ends the load uncommitted and recorded as failed (the SDK's handler would drain the
+        # sinks and emit the latest STATE, advancing the bookmark of a load that did not finish).
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.on_signal)
         interval = self.config.get("flush_interval_seconds")
         self.record_router = RecordRouter(
             self, float(defaults.DEFAULT_FLUSH_INTERVAL_SECONDS if interval is None else interval)
         )
         if isinstance(self.message_reader, ChunkedMessageReader):  # else the SDK's record path
             self.message_reader.records = self.record_router
+            self.message_reader.load = self.load
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -75,6 +83,7 @@ class TargetClickHouse(Target):
         schema: dict | None = None,
         key_properties: Sequence[str] | None = None,
     ) -> Sink:
+        self.load.begin()  # a tap that sends no STATE first: its first SCHEMA starts the load
         if schema is not None:  # a SCHEMA message: sinks may be replaced
             self.record_router.forget_sinks()
             # A changed schema may ALTER the table: insert the old sink's rows first, in their old types.
@@ -90,10 +99,18 @@ class TargetClickHouse(Target):
         self.connector.close()
 
     def process_endofpipe(self) -> None:
+        """Insert what is buffered, then commit the load (load_run.py): after-load hook, ledger, STATE."""
         try:
             super().process_endofpipe()
+            self.load.commit()
+        except BaseException as exc:
+            self.load.abort(exc)
+            raise
         finally:
             self.close()
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        raise Interrupted(signum)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
@@ -103,8 +120,12 @@ class TargetClickHouse(Target):
             ch_options.pd = None
         try:
             super().invoke(*args, **kwargs)
-        except TargetClickHouseError as exc:
-            cls.logger.error("target-clickhouse failed: %s", exc)
+        except Interrupted:
+            raise
+        except Exception as exc:
+            if not was_recorded(exc):  # else the load's own failure line said it
+                shown = exc if isinstance(exc, TargetClickHouseError) else f"{type(exc).__name__}: {exc}"
+                cls.logger.error("target-clickhouse failed: %s", shown)
             sys.exit(1)
 
 
