@@ -6,6 +6,7 @@ Tiers (markers registered in pyproject.toml): every test carries exactly one of 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,11 +31,22 @@ def captures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory) -> Path:
-    """One `meltano install`ed throw-away project for every end-to-end suite of the session (each test
-    gets its own warehouse and Meltano system database; see tests/support/pipeline_testing.py)."""
+    """One `meltano install`ed throw-away project for every end-to-end test of the run, shared by the
+    pytest-xdist workers (the first one installs it, the others wait on a file lock); each test gets its own
+    warehouse, Meltano system database and run directory (tests/support/pipeline_testing.py)."""
+    import fcntl
+
     from pipeline_testing import install_project
 
-    return install_project(tmp_path_factory.mktemp("meltano") / "project")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # one directory per test run
+    root, done = shared / "meltano-project", shared / "meltano-project.installed"
+    with open(shared / "meltano-project.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            install_project(root)
+            done.touch()
+    return root
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

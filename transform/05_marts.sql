@@ -1,10 +1,14 @@
 -- Marts: the deduplicated tables the dashboard views read (plain MergeTree-family tables, no FINAL, no
 -- join at read time), kept current after every load by the refresh (orchestrate/qtickets_pipeline/marts.py
 -- running transform/refresh/*.sql): it reads only the staging rows written since the last refresh
--- (mart_watermarks) and rewrites only what they touch. `*_next` tables are scratch copies of the same
--- shape: a refresh builds the new content of a partition there and swaps it in with REPLACE PARTITION
--- (atomic per partition). mart_sales_changes and mart_pending_shows hold a refresh's work until it is
--- applied, so a refresh that stopped halfway is finished by the next one.
+-- (mart_watermarks) and writes only what changed: mart_sales replaces the rows of changed tickets
+-- (lightweight DELETE, then INSERT); the small marts are rebuilt in their `*_next` scratch copies and
+-- swapped in whole with REPLACE PARTITION (atomic). Every step can run again, so a refresh that stopped
+-- halfway is completed by the next one, which starts again from the same watermarks.
+
+-- Scratch tables of earlier releases, no longer used.
+DROP TABLE IF EXISTS {{ database }}.mart_sales_next {{ on_cluster }};
+DROP TABLE IF EXISTS {{ database }}.mart_pending_shows {{ on_cluster }};
 
 -- One row per ticket of a paid order, its latest version, with its event's city and name (v_sales_latest,
 -- v_sales_14d). `day` is the day it was paid in REPORT_TZ (1970-01-01 if never): partitions by month and
@@ -48,24 +52,10 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (day, event_id, ticket_id)
 SETTINGS allow_nullable_key = 1;
 
-CREATE TABLE IF NOT EXISTS {{ database }}.mart_sales_next {{ on_cluster }} AS {{ database }}.mart_sales
-ENGINE = {{ engine.MergeTree }}
-PARTITION BY toYYYYMM(day)
-ORDER BY (day, event_id, ticket_id)
-SETTINGS allow_nullable_key = 1;
-
 -- The refresh's work: the new row of every ticket that changed (status '' = no longer a paid ticket).
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_sales_changes {{ on_cluster }} AS {{ database }}.mart_sales
 ENGINE = {{ engine.MergeTree }}
 ORDER BY ticket_id;
-
--- Shows whose attendance a refresh must recount: the shows the changed tickets were in before.
-CREATE TABLE IF NOT EXISTS {{ database }}.mart_pending_shows {{ on_cluster }}
-(
-    show_id            Nullable(Int64)
-)
-ENGINE = {{ engine.MergeTree }}
-ORDER BY tuple();
 
 -- Attendance per show × zone (v_attendance_by_show), recounted for the shows a refresh touched.
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_attendance {{ on_cluster }}

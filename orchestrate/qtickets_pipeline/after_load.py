@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typing as t
 
-from . import logs, transforms
+from . import logs, report, transforms
 from .settings import Settings, load_settings
 
 if t.TYPE_CHECKING:
@@ -34,10 +34,7 @@ def refresh_warehouse(connector: ClickHouseConnector, load: LoadSummary) -> tran
     settings = settings_for(connector)
     client = connector.client
     outcome = transforms.bring_up_to_date(client, settings)
-    if outcome.changed:
-        from . import report  # plotting libraries only when a report is drawn
-
-        report.refresh(client, settings)
+    report.refresh(client, settings)
     log.info("warehouse up to date after load %s (%s)", load.run_id,
              "marts refreshed" if outcome.changed else "nothing new")
     return outcome

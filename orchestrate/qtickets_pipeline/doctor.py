@@ -30,7 +30,7 @@ class Check:
 
 
 def _plugins(settings: Settings) -> Check:
-    root = settings.project_root / ".meltano"
+    root = settings.meltano_dir
     wanted = {
         meltano_cli.TAP: root / "extractors",
         meltano_cli.TARGET: root / "loaders",

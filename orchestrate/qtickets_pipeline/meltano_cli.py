@@ -58,7 +58,7 @@ def build_env(settings: Settings, plugin_config: dict[str, str] | None = None) -
     # Plugin venvs get compiled bytecode at install time: with PYTHONDONTWRITEBYTECODE set (common in
     # containers) every tap/target start would otherwise recompile singer-sdk and friends (~1-2 CPU-s).
     env.setdefault("UV_COMPILE_BYTECODE", "1")
-    plugins = settings.project_root / ".meltano"
+    plugins = settings.meltano_dir
     installed = [plugins / "extractors" / TAP / "venv", plugins / "loaders" / TARGET / "venv"]
     if all(venv.is_dir() for venv in installed):
         env.setdefault("MELTANO_AUTO_INSTALL", "false")  # skips a ~1 s requirements check per run

@@ -11,6 +11,7 @@ could not record itself (Meltano or the target failed before the target's ledger
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,8 @@ from .warehouse import connect, ledger
 log = logs.get("run")
 
 TRIGGERS = ("cli", "schedule", "module", "demo", "bench", "test")
+# The plugins' loggers whose INFO lines are the run's story (the rest of their INFO lines are DEBUG here).
+SHOWN_LOGGERS = ("tap_qtickets", "target-clickhouse.load", "qtickets_pipeline")
 
 
 class PipelineFailed(RuntimeError):
@@ -128,13 +131,26 @@ class RunWatcher:
         outcome = event.get("load")
         if isinstance(outcome, dict) and event.get("string_id") == meltano_cli.TARGET:
             self._take_outcome(outcome)
+            if outcome.get("reason") == NO_PRIOR_LOAD:  # handled: run_pipeline says so in one line
+                logs.relay(event, logging.DEBUG)
+                return
         level = str(event.get("level", "")).lower()
         plugin = event.get("string_id")
         if level in meltano_cli.ERROR_LEVELS:
             text = str(event.get("event") or "")
             if plugin in meltano_cli.PLUGINS and text.startswith(meltano_cli.PLUGINS):
                 self.errors.append(text)  # our plugins' own one-line causes
-        logs.relay(event, None if plugin in meltano_cli.PLUGINS else 10)
+        logs.relay(event, None if self.worth_showing(event) else logging.DEBUG)
+
+    @staticmethod
+    def worth_showing(event: dict) -> bool:
+        """At its own level: the plugins' warnings and errors, and the progress lines of this project's
+        code; the rest (Meltano's and the SDK's own chatter, metrics) is DEBUG."""
+        if event.get("string_id") not in meltano_cli.PLUGINS:
+            return False
+        if str(event.get("level", "")).lower() not in ("info", "debug"):
+            return True
+        return str(event.get("plugin_logger") or "").startswith(SHOWN_LOGGERS)
 
     def _take_outcome(self, outcome: dict) -> None:
         result = self.result

@@ -3,6 +3,7 @@ page of plotly charts (report_data.py reads the views, report_html.py draws the 
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,13 +38,8 @@ def write_report(client, settings: Settings, out_path: Path) -> tuple[str, Path]
     """Writes the HTML report to `out_path`; returns the 14-day table per event (for the terminal)."""
     # Imported here: a plugin venv installed before plotly was a dependency (an editable install does not
     # follow new dependencies until `meltano install`) then only loses the page, `refresh` logs why.
-    from . import report_html
-
     data = report_data.load(client, settings)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(report_html.render(data), encoding="utf-8")
-    tmp.replace(out_path)  # a browser showing the report never sees a half-written page
+    draw(data, out_path)
     first_day, today = data.days[0], data.today
     title = f"Sales of the last 14 days per event ({settings.report_tz}, {first_day} … {today})"
     if data.missing:
@@ -56,10 +52,41 @@ def default_report_path(settings: Settings) -> Path:
     return settings.project_root / "data" / "report" / "sales_14d.html"
 
 
-def refresh(client, settings: Settings) -> Path | None:
-    """The report of a successful run; a report that cannot be drawn is logged, never fails the run."""
+DIGEST_MARK = "<!-- report data "  # the first line of the page: the digest of the data it shows
+
+
+def digest(data: report_data.ReportData) -> str:
+    return hashlib.sha256(repr(data).encode()).hexdigest()[:32]
+
+
+def draw(data: report_data.ReportData, out_path: Path) -> None:
+    # Imported here: plotting libraries only where a page is drawn.
+    from . import report_html
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(f"{DIGEST_MARK}{digest(data)} -->\n" + report_html.render(data), encoding="utf-8")
+    tmp.replace(out_path)  # a browser showing the report never sees a half-written page
+
+
+def drawn_digest(path: Path) -> str | None:
     try:
-        return write_report(client, settings, default_report_path(settings))[1]
+        with open(path, encoding="utf-8") as page:
+            first = page.readline()
+    except OSError:
+        return None
+    return first[len(DIGEST_MARK):].split(" ", 1)[0] if first.startswith(DIGEST_MARK) else None
+
+
+def refresh(client, settings: Settings) -> Path | None:
+    """After a load: the report drawn again when the data it shows changed (a few queries decide; the
+    page itself costs ~0.5 s). A report that cannot be drawn is logged, never fails the load."""
+    path = default_report_path(settings)
+    try:
+        data = report_data.load(client, settings)
+        if drawn_digest(path) != digest(data):
+            draw(data, path)
+        return path
     except Exception as exc:
         logs.get("report").warning("report not refreshed: %s", str(exc).splitlines()[0] if str(exc) else exc)
         return None

@@ -118,9 +118,14 @@ class Settings:
         return self.project_root / "transform"
 
     @property
+    def meltano_dir(self) -> Path:
+        """Meltano's system directory: the plugins' venvs, `run/` (MELTANO_SYS_DIR_ROOT moves it)."""
+        return Path(self.env.get("MELTANO_SYS_DIR_ROOT") or self.project_root / ".meltano")
+
+    @property
     def state_dir(self) -> Path:
-        """Where the overlap lock and the spool of unrecorded run rows live."""
-        return self.project_root / ".meltano" / "run" / "qtickets-pipeline"
+        """Where the overlap lock and the cached catalog live."""
+        return self.meltano_dir / "run" / "qtickets-pipeline"
 
     @property
     def is_embedded(self) -> bool:

@@ -17,6 +17,7 @@ SDK's path is always correct), and a test fails loudly so that someone re-reads 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import typing as t
 from functools import cached_property
 from importlib.metadata import version
@@ -66,6 +67,17 @@ class FastRecordWrites(RESTStream):
         self.state_manager.is_flushed = False
 
 
+class _UnsortedNotice(logging.Filter):
+    """The SDK warns on every sync of a stream declared unsorted (orders) that its progress is not
+    resumable. By design here: the orders bookmark is committed once, after the load (sync_report.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Stream is assumed to be unsorted")
+
+
+logging.getLogger("singer_sdk").addFilter(_UnsortedNotice())
+
+
 class ReportedSync(Tap):
     """Mixin for the tap: the SDK's sync between two STATE messages that report it (sync_report.py),
     `running` first, then `complete` or `failed` with the cause."""
@@ -81,7 +93,7 @@ class ReportedSync(Tap):
         report.mode = INCREMENTAL if resumes else FULL
         if orders is not None and (orders.selected or orders.has_selected_descendents):
             window = t.cast("OrdersStream", orders).describe_window()
-            self.logger.info("sync started (%s): %s", report.mode, window,
+            logging.getLogger("tap_qtickets.sync").info("sync started (%s): %s", report.mode, window,
                              extra={"window_start": report.window_start, "window_end": report.window_end,
                                     "mode": report.mode})
         self.write_sync_report()

@@ -1,16 +1,22 @@
 -- mart_attendance's next content (swapped in whole: one row per show × zone): the rows of untouched shows
--- as they are, and a recount of every touched show from mart_sales — shows of changed tickets (before and
--- after the change) and shows whose start or finish changed. `incremental` is 0 when the marts are
--- rebuilt: then every show is recounted.
+-- as they are, and a recount of every touched show — the shows of changed tickets before and after the
+-- change, and shows whose start or finish changed. It runs before mart_sales takes the changes, so it
+-- counts the tickets as they will be: mart_sales without the changed tickets, plus their new rows
+-- (mart_sales_changes). Run again after a stop, it counts the same. `incremental` is 0 when the marts are
+-- rebuilt: then every show is recounted from the changes alone (they hold every ticket).
 INSERT INTO {{ database }}.mart_attendance_next
 WITH
     shows AS
     (
         SELECT id, start_date, finish_date FROM {{ staging.shows }} FINAL
     ),
+    changed AS
+    (
+        SELECT ticket_id FROM {{ database }}.mart_sales_changes
+    ),
     touched AS
     (
-        SELECT show_id FROM {{ database }}.mart_pending_shows
+        SELECT show_id FROM {{ database }}.mart_sales WHERE ticket_id IN changed
         UNION ALL
         SELECT show_id FROM {{ database }}.mart_sales_changes
         UNION ALL
@@ -18,6 +24,16 @@ WITH
         FROM {{ database }}.mart_attendance AS a
         LEFT JOIN shows AS s ON s.id = a.show_id
         WHERE NOT (a.show_start_at <=> s.start_date AND a.show_finish_at <=> s.finish_date)
+    ),
+    tickets AS
+    (
+        SELECT show_id, zone_id, event_id, city_timezone, checked_at
+        FROM {{ database }}.mart_sales
+        WHERE {{ incremental }} AND status = 'sold' AND show_id IN touched AND ticket_id NOT IN changed
+        UNION ALL
+        SELECT show_id, zone_id, event_id, city_timezone, checked_at
+        FROM {{ database }}.mart_sales_changes
+        WHERE status = 'sold'
     )
 SELECT *
 FROM {{ database }}.mart_attendance
@@ -41,8 +57,8 @@ FROM
         coalesce(nullIf(any(city_timezone), ''), 'Europe/Moscow') AS local_tz,
         count()                             AS tickets_sold,
         countIf(checked_at IS NOT NULL)     AS checked_in
-    FROM {{ database }}.mart_sales
-    WHERE status = 'sold' AND (NOT {{ incremental }} OR show_id IN touched)
+    FROM tickets
+    WHERE NOT {{ incremental }} OR show_id IN touched
     GROUP BY show_id, zone_id
 ) AS a
 LEFT JOIN shows AS sh ON sh.id = a.show_id
