@@ -60,10 +60,10 @@ WIDE = Fit("wide", min_plot_px=520, label_chars=42, label_lines=2, time_own_line
            legend_columns=2, row_px=28, plot_px=320, day_step=1, axis_titles=True,
            margin={"l": 16, "r": 30, "t": 10, "b": 10})  # l, r: room for the first, last x tick label
 NARROW = Fit("narrow", min_plot_px=240, label_chars=18, label_lines=2, time_own_line=True, legend_chars=26,
-             legend_columns=1, row_px=36, plot_px=260, day_step=2, axis_titles=False,
+             legend_columns=1, row_px=36, plot_px=260, day_step=3, axis_titles=False,
              margin={"l": 16, "r": 24, "t": 10, "b": 10})
 FITS = (WIDE, NARROW)
-NARROW_BELOW_PX = 640  # a chart box narrower than this draws the NARROW layout
+NARROW_BELOW_PX = 720  # a chart box narrower than this draws the NARROW layout (14 day labels need it)
 
 
 @dataclass
@@ -218,7 +218,8 @@ def _bars_height(labels: list[str], fit: Fit, legend: int) -> int:
 
 
 def _category_axis(full: list[str], shown: list[str]) -> dict:
-    """A category axis of `full` labels (distinct, whole in the hover) that shows `shown`, top to bottom."""
+    """A category axis of `full` labels (distinct) that shows `shown`, top to bottom. Plotly's %{y} would
+    be the shown label: a hover names its bar by `hovertext` (the full label)."""
     return {"type": "category", "categoryorder": "array", "categoryarray": full, "tickmode": "array",
             "tickvals": full, "ticktext": shown, "autorange": "reversed", "ticklabelstandoff": 6}
 
@@ -256,14 +257,15 @@ def tickets_figure(data: ReportData, fit: Fit) -> go.Figure:
         totals[row.event_id] += row.tickets_sold
     order = sorted(totals, key=lambda e: (-totals[e], e))
     by_city: dict[str, dict[int, int]] = defaultdict(dict)
-    hover = "%{y}<br>%{fullData.name}: %{x} билетов<extra></extra>"
+    hover = "%{hovertext}<br>%{fullData.name} — продано билетов: %{x}<extra></extra>"
     for row in data.tickets:
         by_city[plain(row.city or "Город не указан")][row.event_id] = row.tickets_sold
     fig = go.Figure([
         bar
         for i, (city, events) in enumerate(sorted(by_city.items()))
         for bar in series_bars(city, COLORS[i % len(COLORS)], [e in data.deleted for e in events],
-                               {"y": [labels[e] for e in events], "x": list(events.values())},
+                               {"y": [labels[e] for e in events], "x": list(events.values()),
+                                "hovertext": [labels[e] for e in events]},
                                orientation="h", hovertemplate=hover)
     ])
     full = [labels[e] for e in order]
@@ -281,9 +283,9 @@ def refunds_figure(data: ReportData, fit: Fit) -> go.Figure:
     amounts = [money(by_day[d].refunded_amount) if d in by_day else 0.0 for d in days]
     fig = go.Figure([
         go.Bar(name="Возвратов, шт.", x=days, y=counts,
-               hovertemplate="%{x|%d.%m.%Y}: %{y} возвратов<extra></extra>"),
+               hovertemplate="%{x|%d.%m.%Y} — возвратов: %{y}<extra></extra>"),
         go.Scatter(name="Сумма возвратов, ₽", x=days, y=amounts, yaxis="y2", mode="lines+markers",
-                   hovertemplate="%{x|%d.%m.%Y}: %{y:,.2f}" + RUB + "<extra></extra>"),
+                   hovertemplate="%{x|%d.%m.%Y} — сумма возвратов: %{y:,.2f}" + RUB + "<extra></extra>"),
     ])
     legend = legend_px([t.name for t in fig.data], fit)
     height = fit.margin["t"] + legend + fit.plot_px + AXIS_PX + fit.margin["b"]
@@ -328,7 +330,9 @@ def occupancy_figure(data: ReportData, fit: Fit) -> go.Figure:
         textposition=["inside" if i else "outside" for i in inside],
         marker_pattern=hatch([r.event_id in data.deleted for r in rows]),
         customdata=[[r.done, r.total] for r in rows],
-        hovertemplate="%{y}<br>продано %{customdata[0]} из %{customdata[1]} мест: %{x:.0%}<extra></extra>",
+        hovertext=full,
+        hovertemplate="%{hovertext}<br>продано мест: %{customdata[0]} из %{customdata[1]} (%{x:.0%})"
+                      "<extra></extra>",
     ))
     return _layout(fig, fit, not rows, _bars_height(shown, fit, 0), showlegend=False,
                    xaxis={**_title("Продано мест от вместимости", fit), "tickformat": ".0%",
@@ -340,19 +344,20 @@ def attendance_figure(data: ReportData, fit: Fit) -> go.Figure:
     rows = data.attendance
     full = show_labels(rows, data.deleted)
     shown = [shown_show_label(label, fit) for label in full]
-    hover = "%{y}<br>%{fullData.name}: %{x} из %{customdata[0]} билетов (%{customdata[1]:.0%})<extra></extra>"
+    hover = "%{hovertext}<br>%{fullData.name}: %{x} из %{customdata[0]} (%{customdata[1]:.0%})<extra></extra>"
     deleted = [r.event_id in data.deleted for r in rows]
     traces = []
     series = (("Пришли", [r.done for r in rows]), ("Не пришли", [r.total - r.done for r in rows]))
     for color, (name, counts) in zip(COLORS, series, strict=False):
         shares = [n / r.total if r.total else 0.0 for r, n in zip(rows, counts, strict=True)]
         customdata = [[r.total, share] for r, share in zip(rows, shares, strict=True)]
-        traces += series_bars(name, color, deleted, {"y": full, "x": counts, "customdata": customdata},
+        columns = {"y": full, "x": counts, "customdata": customdata, "hovertext": full}
+        traces += series_bars(name, color, deleted, columns,
                               orientation="h", hovertemplate=hover, texttemplate="%{customdata[1]:.0%}",
                               textposition="inside", textangle=0, insidetextanchor="middle")
     legend = legend_px([name for name, _ in series], fit)
     return _layout(go.Figure(traces), fit, not rows, _bars_height(shown, fit, legend), barmode="stack",
-                   xaxis=_count_axis("Проданных билетов", max([r.total for r in rows], default=0), fit),
+                   xaxis=_count_axis("Продано билетов", max([r.total for r in rows], default=0), fit),
                    yaxis=_category_axis(full, shown))
 
 

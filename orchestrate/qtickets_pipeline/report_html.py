@@ -33,7 +33,6 @@ LOCALE_RU = {
         "Reset axes": "Сбросить оси", "Zoom": "Масштаб", "Zoom in": "Увеличить", "Zoom out": "Уменьшить",
         "Show closest data on hover": "Ближайшее значение", "Compare data on hover": "Сравнить значения",
         "Double-click to zoom back out": "Двойной щелчок — исходный масштаб",
-        "Click to enter Colorscale title": "", "Click to enter Plot title": "",
     },
     "format": {
         "days": ["воскресенье", "понедельник", "вторник", "среда", "четверг", "пятница", "суббота"],

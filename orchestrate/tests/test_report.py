@@ -84,7 +84,7 @@ def test_figures_equal_the_views(settings, warehouse, tmp_path):
     _, seats = query_rows(warehouse, f"SELECT show_id, sum(sold), sum(capacity) FROM {db}.v_inventory_latest "
                           "GROUP BY show_id")
     seats_of = {s: (n, cap) for s, n, cap in seats}
-    assert occupancy["y"] == [show_label(s) for s in UPCOMING]
+    assert occupancy["y"] == occupancy["hovertext"] == [show_label(s) for s in UPCOMING]  # the hover: whole
     assert occupancy["text"] == [f"{seats_of[s][0]} / {seats_of[s][1]}" for s in UPCOMING]
     assert occupancy["x"] == pytest.approx([seats_of[s][0] / seats_of[s][1] for s in UPCOMING])
 

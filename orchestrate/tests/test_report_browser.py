@@ -13,7 +13,7 @@ import pytest
 from chromium import ChromiumUnavailable, browser_context, ensure_chromium
 from page_layout import READ_LAYOUT, layout_problems
 from qtickets_pipeline import report, report_figures, transforms
-from qtickets_pipeline.report_figures import DELETED_MARK
+from qtickets_pipeline.report_figures import DELETED_MARK, NARROW, WIDE
 from report_seed import CHARTS, DELETED_EVENT, EVENTS, TITLES, TODAY, UPCOMING, marked, seeded
 
 
@@ -22,8 +22,9 @@ def warehouse(settings, staged, insert, version):
     return seeded(staged, settings, insert, version)
 
 
+FITS = {fit.name: fit for fit in (WIDE, NARROW)}
 WIDTHS = {1400: "wide", 420: "narrow"}  # window width: the layout its charts draw (screenshots of both)
-RESIZED = {700: "wide", 360: "narrow", 1000: "wide"}  # the narrowest wide layout, a small phone, back
+RESIZED = {800: "wide", 360: "narrow", 1000: "wide"}  # nearly the narrowest wide layout, a small phone, back
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def check_charts(layout: dict, page, fit: str) -> None:
     assert flat(marked(DELETED_EVENT)) in legend
     assert all(t["text"].endswith("₽") for t in revenue["yticks"])
     day_ticks = [t["text"] for t in revenue["xticks"]]
-    assert TODAY.strftime("%d.%m") in day_ticks and len(day_ticks) == (14 if fit == "wide" else 7)
+    assert TODAY.strftime("%d.%m") in day_ticks and len(day_ticks) == len(range(0, 14, FITS[fit].day_step))
     # A bar with a label for each event / show, the deleted event's marked.
     assert len(tickets["yticks"]) == len(EVENTS) and len(occupancy["yticks"]) == len(UPCOMING)
     for chart in (tickets, occupancy, attendance):
