@@ -170,7 +170,8 @@ def check(env_file, environment) -> None:
     "html_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Where to write the chart (default data/report/sales_14d.html).",
+    help="Where to write the chart (default data/report/sales_14d.html for the project's own warehouse, "
+    "data/report/sales_14d.<warehouse>.html for another CLICKHOUSE_URL / CLICKHOUSE_DATABASE).",
 )
 def report(env_file, environment, html_path) -> None:
     """14-day sales per event as a table, plus an HTML chart."""

@@ -4,11 +4,19 @@ page of plotly charts (report_data.py reads the views, report_html.py draws the 
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from target_clickhouse import DEFAULT_DATABASE, DEFAULT_EMBEDDED_DIR, chdb_path
 
 from . import logs, report_data
 from .settings import Settings
+
+REPORT_DIR = Path("data") / "report"  # under the project root
+REPORT_STEM = "sales_14d"
+DELETED = " [deleted]"  # after the name of an event deleted in QTickets, in the terminal table
 
 
 def format_table(columns: list[str], rows: list[tuple], max_width: int = 40) -> str:
@@ -36,20 +44,48 @@ def format_table(columns: list[str], rows: list[tuple], max_width: int = 40) -> 
 
 def write_report(client, settings: Settings, out_path: Path) -> tuple[str, Path]:
     """Writes the HTML report to `out_path`; returns the 14-day table per event (for the terminal)."""
-    # Imported here: a plugin venv installed before plotly was a dependency (an editable install does not
-    # follow new dependencies until `meltano install`) then only loses the page, `refresh` logs why.
     data = report_data.load(client, settings)
     draw(data, out_path)
     first_day, today = data.days[0], data.today
     title = f"Sales of the last 14 days per event ({settings.report_tz}, {first_day} … {today})"
     if data.missing:
         title += f"\nnot created yet (run the load first): {', '.join(data.missing)}"
-    return title + "\n" + format_table(list(report_data.SALES_COLUMNS), data.sales), out_path
+    rows = [(event_id, (event or "") + (DELETED if event_id in data.deleted else ""), *rest)
+            for event_id, event, *rest in data.sales]
+    return title + "\n" + format_table(list(report_data.SALES_COLUMNS), rows), out_path
+
+
+def is_project_warehouse(settings: Settings) -> bool:
+    """The warehouse is the project's own default: embedded in <project>/data/clickhouse, database zakaz."""
+    own = str((settings.project_root / DEFAULT_EMBEDDED_DIR).resolve())
+    return chdb_path(settings.clickhouse_url) == own and settings.database == DEFAULT_DATABASE
+
+
+def warehouse_slug(settings: Settings) -> str:
+    """A file-name part naming the warehouse: host and port (or the embedded directory's name), database and
+    a short hash of the whole address, so two warehouses never share it (the user and password play no part:
+    the same warehouse read by another user is the same warehouse)."""
+    directory = chdb_path(settings.clickhouse_url)
+    if directory is not None:
+        place, address = f"chdb-{Path(directory).name}", f"chdb://{directory}"
+    else:
+        parts = urlsplit(settings.clickhouse_url)
+        host = parts.hostname or "clickhouse"
+        place = f"{host}-{parts.port}" if parts.port else host
+        address = f"{parts.scheme}://{host}:{parts.port}{parts.path}"
+    digest = hashlib.sha256(f"{address}#{settings.database}".encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{place}.{settings.database}.{digest}")
 
 
 def default_report_path(settings: Settings) -> Path:
-    """Where every successful run (and `qtickets-pipeline report`) writes the report."""
-    return settings.project_root / "data" / "report" / "sales_14d.html"
+    """Where every successful run (and `qtickets-pipeline report` without --html) writes the report:
+    data/report/sales_14d.html for the project's own warehouse (is_project_warehouse), and
+    data/report/sales_14d.<warehouse_slug>.html for any other, so that a report of another warehouse never
+    replaces the project's."""
+    folder = settings.project_root / REPORT_DIR
+    if is_project_warehouse(settings):
+        return folder / f"{REPORT_STEM}.html"
+    return folder / f"{REPORT_STEM}.{warehouse_slug(settings)}.html"
 
 
 DIGEST_MARK = "<!-- report data "  # the first line of the page: the digest of the data it shows

@@ -69,6 +69,7 @@ class ReportData:
     refunds: list[RefundsRow] = field(default_factory=list)
     occupancy: list[ShowRow] = field(default_factory=list)
     attendance: list[ShowRow] = field(default_factory=list)
+    deleted: set[int] = field(default_factory=set)  # ids of the events deleted in QTickets (dim_events)
     missing: list[str] = field(default_factory=list)  # views not created yet
 
     @property
@@ -124,6 +125,11 @@ def refunds(client, db: str, tz: str) -> list[RefundsRow]:
         GROUP BY day ORDER BY day""", {"tz": tz})]
 
 
+def deleted_events(client, db: str) -> set[int]:
+    """The events deleted in QTickets: the page marks them wherever it names one."""
+    return {e for (e,) in _rows(client, f"SELECT event_id FROM {db}.dim_events WHERE is_deleted")}
+
+
 def _named(db: str, shows_sql: str) -> str:
     """Shows (show_id, event_id, start_at (UTC), done, total) with their event's name, city and start in
     the city's time zone (the report zone when the event has none)."""
@@ -137,15 +143,16 @@ def _named(db: str, shows_sql: str) -> str:
 
 
 def occupancy(client, db: str, tz: str) -> list[ShowRow]:
-    """Sold seats / capacity of the nearest shows that have not finished (the latest seat snapshot)."""
+    """Sold seats / capacity of the nearest shows that have not started yet (the latest seat snapshot): a
+    show under way, such as an exhibition open for weeks, is no longer upcoming."""
     shows = qualified_table(db, table_name("shows"))
     upcoming = f"""
         SELECT i.show_id AS show_id, any(i.event_id) AS event_id, any(sh.start_date) AS start_at,
                toInt64(sum(i.sold)) AS done, toInt64(sum(i.capacity)) AS total
         FROM {db}.v_inventory_latest AS i
-        INNER JOIN (SELECT id, start_date, finish_date FROM {shows} FINAL WHERE deleted_at IS NULL) AS sh
+        INNER JOIN (SELECT id, start_date FROM {shows} FINAL WHERE deleted_at IS NULL) AS sh
             ON sh.id = i.show_id
-        WHERE coalesce(sh.finish_date, sh.start_date) > now()
+        WHERE sh.start_date > now()
         GROUP BY i.show_id ORDER BY start_at, show_id LIMIT {MAX_SHOWS}"""
     return [ShowRow(*r) for r in _rows(client, _named(db, upcoming), {"tz": tz})]
 
@@ -174,6 +181,8 @@ def load(client, settings: Settings) -> ReportData:
         data.tickets = tickets(client, db)
     if {"v_sales_latest"} <= present:
         data.refunds = refunds(client, db, tz)
+    if "dim_events" in present:
+        data.deleted = deleted_events(client, db)
     if {"v_inventory_latest", "dim_events"} <= present:
         data.occupancy = occupancy(client, db, tz)
     if {"v_attendance_by_show", "dim_events"} <= present:

@@ -1,146 +1,77 @@
-"""The HTML report: plotly figures built from a real warehouse (embedded ClickHouse, hand-made staging
-rows, transform/*.sql applied), checked against the views, and the page rendered in headless Chromium."""
+"""The HTML report's content: plotly figures built from a real warehouse (embedded ClickHouse, the staging
+rows of report_seed.py, transform/*.sql applied) checked against the views; the page's size and its one
+inline plotly.js; where the report is written. The page in a browser: test_report_browser.py."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
-import json
 import re
-import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-import chromium as chromium_support
+import plotly
 import pytest
-from chromium import ChromiumUnavailable, browser_context, ensure_chromium
-from qtickets_pipeline import report, report_html, transforms
+from plotly.offline import get_plotlyjs
+from qtickets_pipeline import report, report_figures, report_html, transforms
 from qtickets_pipeline.report_data import MAX_SHOWS, ReportData, RevenueRow, ShowRow
+from qtickets_pipeline.report_figures import DELETED_MARK, NARROW, WIDE, wrap
+from qtickets_pipeline.settings import load_settings
 from qtickets_pipeline.warehouse import connect, query_rows
-
-MSK = ZoneInfo("Europe/Moscow")
-NOW = datetime.now(UTC).replace(microsecond=0)
-TODAY = NOW.astimezone(MSK).date()
-CHARTS = ["chart-revenue", "chart-tickets", "chart-refunds", "chart-occupancy", "chart-attendance"]
-TITLES = ["Выручка по дням, ₽", "Продано билетов по мероприятиям и городам", "Возвраты",
-          "Заполняемость предстоящих сеансов", "Посещаемость прошедших сеансов"]
-EVENTS = {  # id: name, city, time zone; the third name holds what plotly and HTML would read as markup
-    1: ("Концерт «Весна»", "Новосибирск", "Asia/Novosibirsk"),
-    2: ("Спектакль «Чайка»", "Красноярск", "Asia/Krasnoyarsk"),
-    3: ("Джаз & блюз <live> </script>", "Москва", "Europe/Moscow"),
-}
-SHOWS = {  # id: event, start (hours from now), length in hours
-    10: (1, -50, 2),   # finished 2 days ago
-    11: (1, 72, 2),
-    12: (1, 240, 2),   # upcoming, nothing sold
-    20: (2, -100, 3),  # finished 4 days ago
-    21: (2, 120, 3),
-    31: (3, 24, 2),
-    32: (3, -1, 2),    # on now: not finished, so occupancy, not attendance
-    40: (3, -24 * 30, 2),  # finished a month ago: outside the 14 days
-}
-
-
-def paid(days_ago: int, hour: int = 12) -> datetime:
-    day = TODAY - timedelta(days=days_ago)
-    return datetime(day.year, day.month, day.day, hour, tzinfo=MSK).astimezone(UTC)
-
-
-def seed(client, db: str, insert, version) -> None:
-    """Three events in three cities, past / live / upcoming shows, 14 days of sales with refunds and scans,
-    and seat snapshots."""
-    insert(client, db, "events", [
-        {"id": e, "name": name, "city_id": e, "city_name": city, "city_timezone": tz, "updated_at": NOW,
-         "_sdc_version": version()} for e, (name, city, tz) in EVENTS.items()
-    ])
-    insert(client, db, "shows", [
-        {"id": s, "event_id": e, "start_date": NOW + timedelta(hours=h),
-         "finish_date": NOW + timedelta(hours=h + length), "_sdc_version": version()}
-        for s, (e, h, length) in SHOWS.items()
-    ])
-    tickets = []
-
-    def sell(show: int, days_ago: int, price: str, **kw) -> None:
-        tid = 1000 + len(tickets)
-        tickets.append({
-            "id": tid, "order_id": tid, "event_id": SHOWS[show][0], "show_id": show, "zone_id": "PARTERRE",
-            "seat_id": f"PARTERRE-1;{tid}", "price": Decimal(price), "payed": True,
-            "payed_at": paid(days_ago, 10 + len(tickets) % 10), "updated_at": NOW, "_sdc_version": version(),
-            **kw,
-        })
-
-    for days_ago in (1, 3, 10, 13):
-        sell(11, days_ago, "1500.00")
-        sell(10, days_ago, "1200.00", checked_at=NOW - timedelta(hours=50))
-    sell(10, 2, "1200.00")  # a no-show
-    sell(21, 2, "2500.00")
-    sell(21, 2, "2500.00", refunded_at=NOW - timedelta(days=1), refunded_amount=Decimal("2000.00"))
-    sell(21, 5, "2500.00", refunded_at=NOW - timedelta(days=4))  # refunded in full: amount = price
-    sell(20, 6, "900.00", checked_at=NOW - timedelta(hours=100), zone_id="BALCONY")
-    sell(20, 7, "900.00")
-    sell(20, 8, "900.00", deleted_at=NOW)  # cancelled
-    sell(31, 0, "700.50")
-    sell(32, 0, "800.00", checked_at=NOW - timedelta(minutes=50))
-    sell(40, 20, "999.00")  # paid before the 14 days
-    insert(client, db, "sales", tickets)
-    insert(client, db, "inventory", [
-        {"show_id": s, "zone_id": "PARTERRE", "snapshot_at": NOW - timedelta(minutes=10),
-         "event_id": SHOWS[s][0], "capacity": cap, "free": cap - sold, "sold": sold, "held": 0, "disabled": 0,
-         "_sdc_version": version()}
-        for s, cap, sold in ((10, 50, 5), (11, 40, 4), (12, 30, 0), (21, 60, 2), (31, 20, 1), (32, 25, 1))
-    ])
+from report_seed import (
+    CHARTS,
+    DELETED_EVENT,
+    EVENTS,
+    TODAY,
+    UPCOMING,
+    by_trace,
+    marked,
+    page_figures,
+    seeded,
+    show_label,
+)
 
 
 @pytest.fixture
 def warehouse(settings, staged, insert, version):
-    seed(staged, settings.database, insert, version)
-    transforms.apply_all(staged, settings)
-    return staged
-
-
-def page_figures(page: str) -> dict:
-    match = re.search(r'<script type="application/json" id="report-figures">(.*?)</script>', page, re.S)
-    assert match, "the page has no figure data"
-    return json.loads(match.group(1))
-
-
-def by_trace(fig: dict, x: str = "x", y: str = "y") -> dict[str, dict]:
-    return {html.unescape(t["name"]): dict(zip(t[x], t[y], strict=True)) for t in fig["data"]}
-
-
-def check_no_network_resources(page: str) -> None:
-    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page, re.I), "the page loads a file"
-    assert "Plotly.newPlot" in page and len(page) > 3_000_000  # plotly.js is inlined
+    return seeded(staged, settings, insert, version)
 
 
 @pytest.mark.integration
 def test_figures_equal_the_views(settings, warehouse, tmp_path):
     db = settings.database
-    text, path = report.write_report(warehouse, settings, tmp_path / "report.html")
-    page = path.read_text(encoding="utf-8")
-    check_no_network_resources(page)
-    figs = page_figures(page)
+    _, path = report.write_report(warehouse, settings, tmp_path / "report.html")
+    figs = page_figures(path.read_text(encoding="utf-8"))
     assert list(figs) == CHARTS
-    for div_id, title in zip(CHARTS, TITLES, strict=True):
-        assert figs[div_id]["layout"]["title"]["text"].startswith(title)
-        assert f'id="{div_id}"' in page
-    assert all(name in text for name, _, _ in EVENTS.values())  # the terminal table stays
+    for chart in figs.values():  # the narrow layout draws the same numbers
+        assert [t["x"] for t in chart["wide"]["data"]] == [t["x"] for t in chart["narrow"]["data"]]
+        assert [t["y"] for t in chart["wide"]["data"]] == [t["y"] for t in chart["narrow"]["data"]]
+    figs = {div_id: chart["wide"] for div_id, chart in figs.items()}
 
     days = [str(TODAY - timedelta(days=13 - i)) for i in range(14)]
-    _, revenue = query_rows(warehouse, "SELECT toString(day), event_name, sum(revenue) "
-                            f"FROM {db}.v_sales_14d GROUP BY day, event_name")
-    drawn = by_trace(figs["chart-revenue"])
-    assert set(drawn) == {name for name, _, _ in EVENTS.values()}
+    _, revenue = query_rows(warehouse, f"SELECT toString(day), event_id, sum(revenue) FROM {db}.v_sales_14d "
+                            "GROUP BY day, event_id")
+    totals: dict[int, Decimal] = {}
+    for _, event, amount in revenue:
+        totals[event] = totals.get(event, Decimal(0)) + amount
+    top = sorted(totals, key=lambda e: (-totals[e], e))[:report_figures.TOP_EVENTS]
+    drawn = by_trace(figs["chart-revenue"], name="meta")
+    assert set(drawn) == {marked(e) for e in top} | {report_figures.OTHER}
     assert all(list(series) == days for series in drawn.values())
+    label = {e: marked(e) if e in top else report_figures.OTHER for e in totals}
+    expected: dict[tuple[str, str], Decimal] = {}
+    for day, event, amount in revenue:
+        expected[(day, label[event])] = expected.get((day, label[event]), Decimal(0)) + amount
     assert {(d, e, Decimal(str(v))) for e, series in drawn.items() for d, v in series.items() if v} == {
-        (d, e, v) for d, e, v in revenue if v}
-    assert figs["chart-revenue"]["layout"]["yaxis"]["ticksuffix"].strip() == "₽"
+        (d, e, v) for (d, e), v in expected.items() if v}
 
-    _, sold = query_rows(warehouse, f"SELECT city, event_name, sum(tickets_sold) AS n FROM {db}.v_sales_14d "
-                         "GROUP BY city, event_name HAVING n > 0")
+    _, sold = query_rows(warehouse, f"SELECT city, event_id, sum(tickets_sold) AS n FROM {db}.v_sales_14d "
+                         "GROUP BY city, event_id HAVING n > 0")
     drawn = by_trace(figs["chart-tickets"], x="y", y="x")
-    assert {(c, html.unescape(e), n) for c, series in drawn.items() for e, n in series.items()} == set(sold)
+    assert {(c, html.unescape(e), n) for c, series in drawn.items() for e, n in series.items()} == {
+        (c, marked(e), n) for c, e, n in sold}
 
     _, refunds = query_rows(warehouse, f"SELECT toString(toDate(refunded_at, 'Europe/Moscow')), count(), "
                             f"sum(coalesce(refunded_amount, price)) FROM {db}.v_sales_latest "
@@ -152,22 +83,75 @@ def test_figures_equal_the_views(settings, warehouse, tmp_path):
     (occupancy,) = figs["chart-occupancy"]["data"]
     _, seats = query_rows(warehouse, f"SELECT show_id, sum(sold), sum(capacity) FROM {db}.v_inventory_latest "
                           "GROUP BY show_id")
-    seats_of = {s: (sold, cap) for s, sold, cap in seats}
-    upcoming = sorted((s for s, (_, h, length) in SHOWS.items() if h + length > 0 and s in seats_of),
-                      key=lambda s: SHOWS[s][1])
-    assert occupancy["text"] == [f"{seats_of[s][0]} / {seats_of[s][1]}" for s in upcoming]
-    assert occupancy["x"] == pytest.approx([seats_of[s][0] / seats_of[s][1] for s in upcoming])
-    start_31 = (NOW + timedelta(hours=24)).astimezone(MSK)
-    assert occupancy["y"][1] == f"{start_31:%d.%m %H:%M} · {html.escape(EVENTS[3][0], quote=False)}"
+    seats_of = {s: (n, cap) for s, n, cap in seats}
+    assert occupancy["y"] == occupancy["hovertext"] == [show_label(s) for s in UPCOMING]  # the hover: whole
+    assert occupancy["text"] == [f"{seats_of[s][0]} / {seats_of[s][1]}" for s in UPCOMING]
+    assert occupancy["x"] == pytest.approx([seats_of[s][0] / seats_of[s][1] for s in UPCOMING])
 
     _, attended = query_rows(warehouse, "SELECT show_id, sum(checked_in), sum(not_checked_in) "
                              f"FROM {db}.v_attendance_by_show WHERE show_finish_at < now() "
                              "AND show_start_at > now() - INTERVAL 14 DAY "
                              "GROUP BY show_id ORDER BY any(show_start_at)")
     came, missed = (by_trace(figs["chart-attendance"], x="y", y="x")[n] for n in ("Пришли", "Не пришли"))
-    shows = figs["chart-attendance"]["data"][0]["y"]
-    assert [(came[y], missed[y]) for y in shows] == [r[1:] for r in attended]
-    assert [r[0] for r in attended] == [20, 10]  # oldest first; show 40 is older than 14 days
+    assert [(came[show_label(s)], missed[show_label(s)]) for s, *_ in attended] == [r[1:] for r in attended]
+    assert [r[0] for r in attended] == [20, 10, 60]  # oldest first; show 40 is older than 14 days
+
+
+@pytest.mark.integration
+def test_upcoming_shows_have_not_started(settings, warehouse, tmp_path):
+    """A show under way (a concert that began an hour ago, an exhibition open for days) is not upcoming,
+    and not attended yet either."""
+    _, path = report.write_report(warehouse, settings, tmp_path / "report.html")
+    figs = page_figures(path.read_text(encoding="utf-8"))
+    occupancy = figs["chart-occupancy"]["wide"]["data"][0]["y"]
+    attendance = {y for t in figs["chart-attendance"]["wide"]["data"] for y in t["y"]}
+    assert show_label(31) in occupancy and show_label(42) in occupancy  # tomorrow; the next season
+    for show in (32, 41):
+        assert show_label(show) not in occupancy and show_label(show) not in attendance
+
+
+@pytest.mark.integration
+def test_deleted_events_are_marked_wherever_named(settings, warehouse, tmp_path):
+    text, path = report.write_report(warehouse, settings, tmp_path / "report.html")
+    page = path.read_text(encoding="utf-8")
+    mark, name = DELETED_MARK.strip(), EVENTS[DELETED_EVENT][0]
+    assert re.search(rf"^\s*{DELETED_EVENT}\s+{re.escape(name)} \[deleted\]", text, re.M)  # the terminal
+    assert 'id="deleted-note"' in page
+    tag = '<span class="deleted-tag">удалено</span>'
+    row = re.search(rf"<tr class=deleted><td[^>]*>{re.escape(html.escape(name))}{tag}", page)
+    assert row, "the summary table does not mark the deleted event"
+    assert page.count("<tr class=deleted>") == 1
+    for div_id, chart in page_figures(page).items():
+        for fit, fig in chart.items():
+            labels = [html.unescape(label.replace("<br>", " ")) for label in shown_labels(fig)]
+            assert all((mark in label) == (name[:8] in label) for label in labels), (div_id, fit, labels)
+            hatched, plain = bars_by_hatching(fig)
+            assert all(name[:8] in label for label in hatched), (div_id, fit, hatched)
+            assert not any(name[:8] in label for label in plain), (div_id, fit, plain)
+            assert bool(hatched) == (div_id != "chart-refunds"), (div_id, fit)
+
+
+def shown_labels(fig: dict) -> list[str]:
+    """The event / show labels a figure shows: its bars' axis labels, else its legend entries."""
+    legend = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
+    return fig["layout"]["yaxis"].get("ticktext") or legend
+
+
+def bars_by_hatching(fig: dict) -> tuple[list[str], list[str]]:
+    """The labels (full, as the hover shows them) of the hatched bars and of the plain ones."""
+    hatched, plain = [], []
+    for trace in fig["data"]:
+        shape = trace.get("marker", {}).get("pattern", {}).get("shape", "")
+        if trace.get("orientation") == "h":
+            labels = [html.unescape(y) for y in trace["y"]]
+        elif "meta" in trace:
+            labels = [html.unescape(trace["meta"])]
+        else:
+            continue  # not a bar of events (refunds)
+        shapes = shape if isinstance(shape, list) else [shape] * len(labels)
+        for label, one in zip(labels, shapes, strict=True):
+            (hatched if one else plain).append(label)
+    return hatched, plain
 
 
 @pytest.mark.integration
@@ -180,11 +164,11 @@ def test_empty_and_fresh_warehouses_still_get_a_page(settings, staged, tmp_path)
     empty = tmp_path / "empty.html"
     report.write_report(staged, settings, empty)
     page = empty.read_text(encoding="utf-8")
-    check_no_network_resources(page)
     figs = page_figures(page)
-    assert list(figs) == CHARTS and "Данных за последние 14 дней пока нет" in page
-    for fig in figs.values():
-        assert fig["layout"]["annotations"][0]["text"] == "Нет данных за период"
+    assert list(figs) == CHARTS and "Данных за последние 14\u00a0дней пока нет" in page
+    for chart in figs.values():
+        for fig in chart.values():
+            assert fig["layout"]["annotations"][0]["text"] == "Нет данных за период"
 
 
 @pytest.mark.integration
@@ -197,6 +181,49 @@ def test_refresh_never_fails_the_run(settings, tmp_path, caplog):
 
 
 @pytest.mark.unit
+def test_the_default_report_path_names_the_warehouse(tmp_path, monkeypatch):
+    """Only the project's own warehouse writes data/report/sales_14d.html: another one gets a file named
+    after it, so `report` against it never replaces the project's page."""
+    root = tmp_path / "project"
+    for var in ("CLICKHOUSE_URL", "CLICKHOUSE_DATABASE", "CLICKHOUSE_PASSWORD", "MELTANO_PROJECT_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+
+    def path(**env: str) -> Path:
+        for var, value in env.items():
+            monkeypatch.setenv(var, value)
+        try:
+            return report.default_report_path(load_settings(environment="demo", project_root=root))
+        finally:
+            for var in env:
+                monkeypatch.delenv(var)
+
+    folder = root / "data" / "report"
+    own = path()
+    assert own == folder / "sales_14d.html"
+    assert path(CLICKHOUSE_URL=f"chdb://{root / 'data' / 'clickhouse'}", CLICKHOUSE_DATABASE="zakaz") == own
+    others = [path(CLICKHOUSE_DATABASE="staging"), path(CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}"),
+              path(CLICKHOUSE_URL="https://reader:s3cret-pass@ch.example.com:8443"),
+              path(CLICKHOUSE_URL="https://ch.example.com:8443", CLICKHOUSE_DATABASE="staging")]
+    assert len({own, *others}) == 5 and all(p.parent == folder for p in others)
+    assert re.fullmatch(r"sales_14d\.chdb-clickhouse\.staging\.[0-9a-f]{8}\.html", others[0].name)
+    assert re.fullmatch(r"sales_14d\.ch\.example\.com-8443\.zakaz\.[0-9a-f]{8}\.html", others[2].name)
+    assert others[2] == path(CLICKHOUSE_URL="https://ch.example.com:8443")  # credentials play no part
+
+
+@pytest.mark.unit
+def test_labels_wrap_and_keep_the_deleted_mark():
+    label = html.escape("Органный вечер в кафедральном соборе святых Петра и Павла", quote=False)
+    assert wrap(label, 30, 2) == "Органный вечер в кафедральном<br>соборе святых Петра и Павла"
+    assert wrap(label, 20, 2) == "Органный вечер в<br>кафедральном соборе…"
+    assert wrap(label + DELETED_MARK, 24, 2) == "Органный вечер в<br>кафедральном… (удалено)"
+    assert wrap(label + DELETED_MARK, 20, 2) == "Органный вечер в<br>кафедраль… (удалено)"  # no word fits
+    assert wrap("Джаз &amp; блюз &lt;live&gt;", 12, 2) == "Джаз &amp; блюз<br>&lt;live&gt;"  # & counts once
+    for chars, lines in ((WIDE.label_chars, WIDE.label_lines), (NARROW.label_chars, NARROW.label_lines)):
+        shown = wrap(label + DELETED_MARK, chars, lines).split("<br>")
+        assert len(shown) <= lines and all(len(html.unescape(s)) <= chars for s in shown)
+
+
+@pytest.mark.unit
 def test_many_events_and_shows_stay_readable():
     """Past the 9 biggest events the rest is one series; same-named events get their city, then their id;
     full show lists say they are cut."""
@@ -206,117 +233,32 @@ def test_many_events_and_shows_stay_readable():
              RevenueRow(day, 21, "Событие 1", "Томск", Decimal("0.5"))]
     shows = [ShowRow(s, 1, "Шоу", "Омск", "01.01 19:00", 1, 10) for s in range(MAX_SHOWS)]
     data = ReportData(today=TODAY, tz="Europe/Moscow", generated="", revenue=rows, occupancy=shows)
-    traces = {t.name: t.y for t in report_html.revenue_figure(data).data}
+    traces = {t.meta: t.y for t in report_figures.revenue_figure(data, WIDE).data}
     assert len(traces) == 10 and sum(traces["Другие мероприятия"]) == 100 + 200 + 300 + 5.5 + 0.5
     assert sum(sum(y) for y in traces.values()) == float(sum(r.revenue for r in rows))
-    labels = report_html.event_labels((r.event_id, r.event, r.city) for r in rows)
-    assert labels[1] == "Событие 1 (Омск)" and {labels[20], labels[21]} == {"Событие 1 (Томск) #20",
-                                                                          "Событие 1 (Томск) #21"}
-    occupancy = report_html.occupancy_figure(data)
-    assert occupancy.layout.title.text.endswith(f"(ближайшие {MAX_SHOWS})")
-    assert len(set(occupancy.data[0].y)) == MAX_SHOWS  # same time, same event: the show id tells them apart
-
-
-# What the browser test reads off the rendered page: per chart, plotly's own DOM (its class, the axis
-# groups with their tick labels, the title, the legend) and the text of the whole page.
-READ_CHARTS = """() => Array.from(document.querySelectorAll('.chart')).map(div => ({
-    id: div.id,
-    plotted: div.classList.contains('js-plotly-plot') && !!div.querySelector('.main-svg'),
-    xaxis: div.querySelectorAll('g.xaxislayer-above').length,
-    yaxis: div.querySelectorAll('g.yaxislayer-above').length,
-    xticks: Array.from(div.querySelectorAll('g.xtick text')).map(t => t.textContent),
-    yticks: Array.from(div.querySelectorAll('g.ytick text')).map(t => t.textContent),
-    y2ticks: Array.from(div.querySelectorAll('g.y2tick text')).map(t => t.textContent),
-    title: (div.querySelector('.gtitle') || {}).textContent || '',
-    legend: Array.from(div.querySelectorAll('.legendtext')).map(t => t.textContent),
-    text: div.textContent,
-}))"""
-
-
-def render_in_chromium(path: Path, profile: Path) -> tuple[list[dict], list[str], list[str]]:
-    """The charts as drawn, the page's script errors and console errors, and any non-file:// request
-    (refused)."""
-    errors: list[str] = []
-    requests: list[str] = []
-    with browser_context(profile) as context:
-        def route(r):
-            if r.request.url.startswith("file://"):
-                return r.continue_()
-            requests.append(r.request.url)
-            return r.abort()
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
-        page.goto(path.as_uri(), wait_until="load")
-        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length === {len(CHARTS)}",
-                               timeout=30_000)
-        charts = page.evaluate(READ_CHARTS)
-    return charts, errors, requests
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's Chromium, installed with apt when missing; a test that cannot have it fails (no skip)."""
-    try:
-        return ensure_chromium()
-    except ChromiumUnavailable as exc:
-        pytest.fail(f"headless Chromium is needed for this test: {exc}", pytrace=False)
+    labels = report_figures.event_labels(((r.event_id, r.event, r.city) for r in rows), {21})
+    assert labels[1] == "Событие 1 (Омск)" and {labels[20], labels[21]} == {
+        "Событие 1 (Томск) #20", "Событие 1 (Томск) #21" + DELETED_MARK}
+    occupancy = report_figures.charts(data)[3]
+    assert occupancy.title.endswith(f"(ближайшие {MAX_SHOWS})")
+    for fig in occupancy.figures.values():  # same time, same event: the show id tells them apart
+        assert len(set(fig.data[0].y)) == MAX_SHOWS
 
 
 @pytest.mark.unit
-def test_missing_chromium_is_installed_with_apt_or_named(tmp_path, monkeypatch):
-    binary = tmp_path / "chromium"
-    calls: list[tuple[str, ...]] = []
-
-    def apt(*args: str, fails: bool):
-        calls.append(args)
-        if args[0] == "install" and not fails and len(calls) > 1:
-            binary.touch()  # found after `apt-get update`, as on a machine with stale package lists
-        code = 100 if fails or len(calls) == 1 else 0
-        return subprocess.CompletedProcess(["apt-get", *args], code, "", "E: Unable to locate package")
-
-    monkeypatch.setattr(chromium_support, "CHROMIUM", binary)
-    monkeypatch.setattr(chromium_support, "_apt", lambda *a: apt(*a, fails=False))
-    assert ensure_chromium() == binary
-    assert [c[0] for c in calls] == ["install", "update", "install"]
-    binary.unlink()
-    calls.clear()
-    monkeypatch.setattr(chromium_support, "_apt", lambda *a: apt(*a, fails=True))
-    with pytest.raises(ChromiumUnavailable, match=r"chromium` failed \(exit 100\):\nE: Unable to locate"):
-        ensure_chromium()
-
-
-@pytest.mark.e2e
-def test_report_renders_in_headless_chromium(chromium, settings, warehouse, tmp_path):
-    _, path = report.write_report(warehouse, settings, tmp_path / "report.html")
-    charts, errors, requests = render_in_chromium(path, tmp_path / "profile")
-    assert errors == [] and requests == []
-    assert [c["id"] for c in charts] == CHARTS
-    for chart, title in zip(charts, TITLES, strict=True):
-        assert chart["plotted"] and chart["xaxis"] and chart["yaxis"], chart["id"]
-        assert chart["xticks"] and chart["yticks"], chart["id"]
-        assert chart["title"].startswith(title), chart["title"]
-    revenue, tickets, refunds, occupancy, attendance = charts
-    assert all(t.endswith("₽") for t in revenue["yticks"]) and any(t != "0\u00a0₽" for t in revenue["yticks"])
-    assert sorted(revenue["legend"]) == sorted(name for name, _, _ in EVENTS.values())  # shown literally
-    assert {TODAY.strftime("%d.%m"), (TODAY - timedelta(days=13)).strftime("%d.%m")} <= set(revenue["xticks"])
-    assert set(tickets["legend"]) == {city for _, city, _ in EVENTS.values()}
-    assert all(name in " ".join(tickets["yticks"]) for name, _, _ in EVENTS.values())
-    assert all(t.endswith("₽") for t in refunds["y2ticks"])
-    assert all(t.endswith("%") for t in occupancy["xticks"]) and len(occupancy["yticks"]) == 5
-    assert set(attendance["legend"]) == {"Пришли", "Не пришли"} and len(attendance["yticks"]) == 2
-
-
-@pytest.mark.e2e
-def test_empty_report_renders_in_headless_chromium(chromium, settings, staged, tmp_path):
-    transforms.apply_all(staged, settings)
-    _, path = report.write_report(staged, settings, tmp_path / "empty.html")
-    charts, errors, requests = render_in_chromium(path, tmp_path / "profile")
-    assert errors == [] and requests == []
-    assert [c["id"] for c in charts] == CHARTS
-    for chart in charts:
-        assert chart["plotted"] and chart["xaxis"] and chart["yaxis"], chart["id"]
-        assert "Нет данных за период" in chart["text"], chart["id"]
-    assert all(t.endswith("₽") for t in charts[0]["yticks"])
+def test_page_is_small_and_carries_plotly_once_inline():
+    day = TODAY - timedelta(days=1)
+    revenue = [RevenueRow(day, e, f"Событие {e}", "Омск", Decimal(e)) for e in range(1, 40)]
+    shows = [ShowRow(s, 1, "Шоу", "Омск", "01.01 19:00", 1, 10) for s in range(MAX_SHOWS)]
+    data = ReportData(today=TODAY, tz="Europe/Moscow", generated="", revenue=revenue, occupancy=shows)
+    page = report_html.render(data)
+    assert len(page.encode()) < 1_000_000
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page, re.I), "the page loads a file"
+    (packed,) = re.findall(r'<script type="application/gzip\+base64" id="plotly-js">(.*?)</script>', page)
+    bundle = gzip.decompress(base64.b64decode(packed)).decode()
+    assert page.count('id="plotly-js"') == 1 and "Plotly.react(" in page
+    version = re.search(r"plotly\.js \(basic - minified\) v(\d+)\.", bundle[:200])
+    assert version, "assets hold no plotly.js basic bundle"
+    # The figures are written by the installed plotly (Python) for the plotly.js it ships: same major.
+    shipped = re.search(r"plotly\.js v(\d+)\.", get_plotlyjs()[:500])
+    assert shipped and version.group(1) == shipped.group(1), plotly.__version__

@@ -7,7 +7,7 @@ What other code may use (the pipeline uses nothing else):
 - DDL pieces: `on_cluster`, `engine_clause`, `check_engine_flavour`, `check_cluster`;
 - secrets: `redact`, `redact_url`; errors: `TargetClickHouseError`, `ConfigError`;
 - the warehouse: `ClickHouseConnector` (client, tables, inserts), `open_client`, `DEFAULT_LOCK_WAIT_SECONDS`,
-  `chdb_path`, `directory_is_locked`, `directory_holder`, `is_retryable`;
+  `DEFAULT_EMBEDDED_DIR`, `chdb_path`, `directory_is_locked`, `directory_holder`, `is_retryable`;
 - the load ledger: `Ledger`, `LedgerRow`, `LEDGER_TABLE`, `LoadSummary` (what an `after_load` hook gets),
   `NO_PRIOR_LOAD`.
 
@@ -28,7 +28,13 @@ from target_clickhouse.naming import DEFAULT_DATABASE, DEFAULT_TABLE_NAME_PATTER
 from target_clickhouse.redaction import redact, redact_url
 
 if t.TYPE_CHECKING:
-    from target_clickhouse.connection import chdb_path, directory_holder, directory_is_locked, open_client
+    from target_clickhouse.connection import (
+        DEFAULT_EMBEDDED_DIR,
+        chdb_path,
+        directory_holder,
+        directory_is_locked,
+        open_client,
+    )
     from target_clickhouse.connector import ClickHouseConnector, is_retryable
     from target_clickhouse.ledger import LEDGER_TABLE, Ledger, LedgerRow
     from target_clickhouse.load_run import NO_PRIOR_LOAD, LoadSummary
@@ -36,6 +42,7 @@ if t.TYPE_CHECKING:
 _LAZY = {
     "ClickHouseConnector": "connector", "is_retryable": "connector",
     "open_client": "connection", "chdb_path": "connection", "directory_holder": "connection",
+    "DEFAULT_EMBEDDED_DIR": "connection",
     "directory_is_locked": "connection",
     "Ledger": "ledger", "LedgerRow": "ledger", "LEDGER_TABLE": "ledger",
     "LoadSummary": "load_run", "NO_PRIOR_LOAD": "load_run",
@@ -43,6 +50,7 @@ _LAZY = {
 
 __all__ = [
     "DEFAULT_DATABASE",
+    "DEFAULT_EMBEDDED_DIR",
     "DEFAULT_LOCK_WAIT_SECONDS",
     "DEFAULT_TABLE_NAME_PATTERN",
     "LEDGER_TABLE",
