@@ -351,7 +351,7 @@ def attendance_figure(data: ReportData, fit: Fit) -> go.Figure:
     for color, (name, counts) in zip(COLORS, series, strict=False):
         shares = [n / r.total if r.total else 0.0 for r, n in zip(rows, counts, strict=True)]
         customdata = [[r.total, share] for r, share in zip(rows, shares, strict=True)]
-        columns = {"y": full, "x": counts, "customdata": customdata, "hovertext": full}
+        columns: dict[str, list] = {"y": full, "x": counts, "customdata": customdata, "hovertext": full}
         traces += series_bars(name, color, deleted, columns,
                               orientation="h", hovertemplate=hover, texttemplate="%{customdata[1]:.0%}",
                               textposition="inside", textangle=0, insidetextanchor="middle")
