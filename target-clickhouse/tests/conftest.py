@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from target_clickhouse.connection import open_client
+from target_clickhouse.connector import ClickHouseConnector
 from target_clickhouse.target import TargetClickHouse
 
 
@@ -76,6 +77,17 @@ class Warehouse:
             cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+    def connector(self) -> ClickHouseConnector:
+        """A connector on this test's database (use it as a context manager)."""
+        return ClickHouseConnector(self.config())
+
+    def command(self, sql: str) -> None:
+        client = open_client(self.url, database=self.database)
+        try:
+            client.command(sql)
+        finally:
+            client.close()
 
     def query(self, sql: str, **parameters) -> list[tuple]:
         client = open_client(self.url, database=self.database)

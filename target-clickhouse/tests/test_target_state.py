@@ -1,5 +1,6 @@
-"""STATE is emitted only after every record before it is inserted: SIGKILL mid-stream, resume from the
-last emitted STATE, and nothing is lost or duplicated."""
+"""STATE is emitted once, after every row is inserted and the load is recorded successful: a target killed
+mid-stream (SIGKILL) or stopped (SIGTERM) emits none, so the tap starts again from where it started, and
+nothing is lost or duplicated."""
 
 from __future__ import annotations
 
@@ -22,52 +23,59 @@ def _chunk_lines(warehouse, chunk: int) -> str:
     return warehouse.lines([*records, {"type": "STATE", "value": {"bookmark": chunk}}])
 
 
-@pytest.mark.e2e
-def test_sigkill_mid_stream_then_resume_loses_nothing(warehouse, tmp_path):
+def _stream_then_signal(warehouse, tmp_path, signum: int) -> tuple[list[dict], int]:
+    """Stream chunks into the target CLI until some rows are inserted, then send `signum`."""
     config = tmp_path / "config.json"
     config.write_text(json.dumps(warehouse.config(batch_size_rows=30, flush_interval_seconds=0.2)))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "target_clickhouse", "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        bufsize=1,
-    )
+    process = subprocess.Popen([sys.executable, "-m", "target_clickhouse", "--config", str(config)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, bufsize=1)
     states: list[dict] = []
     reader = threading.Thread(target=lambda: states.extend(json.loads(line) for line in process.stdout))
     reader.start()
     process.stdin.write(warehouse.lines([warehouse.schema("ticks", PROPS, ["id"])]))
-    sent = 0
-    deadline = time.monotonic() + 60
-    # Keep streaming until a few checkpoints came back, then a little more, then kill -9.
-    while (len(states) < 3 or sent < 40) and time.monotonic() < deadline:
+    sent, deadline = 0, time.monotonic() + 60
+    inserted = 0
+    while (inserted < 3 * CHUNK or sent < 40) and time.monotonic() < deadline:
         process.stdin.write(_chunk_lines(warehouse, sent))
         process.stdin.flush()
         sent += 1
         time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
+        if sent % 10 == 0:
+            inserted = warehouse.query("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                                       "AND name = 'stg_qtickets_ticks_raw'")[0][0] and warehouse.query(
+                "SELECT count() FROM stg_qtickets_ticks_raw")[0][0]
+    assert inserted >= 3 * CHUNK, "the target never inserted mid-stream"
+    os.kill(process.pid, signum)
     process.wait(timeout=30)
     reader.join(timeout=30)
-    assert len(states) >= 3, "the target never checkpointed mid-stream"
-    last = states[-1]["bookmark"]
-    assert [s["bookmark"] for s in states] == sorted(s["bookmark"] for s in states)
+    return states, sent
 
-    # Everything up to the last emitted STATE is in the table.
-    loaded = warehouse.query("SELECT DISTINCT id FROM stg_qtickets_ticks_raw ORDER BY id")
-    assert {i for (i,) in loaded} >= set(range((last + 1) * CHUNK))
 
-    # Resume like a tap does: from the chunk after the bookmark to the end.
-    total = sent + 5
-    resume = warehouse.lines([warehouse.schema("ticks", PROPS, ["id"])])
-    resume += "".join(_chunk_lines(warehouse, chunk) for chunk in range(last + 1, total))
-    result = warehouse.run_cli(resume)
+@pytest.mark.e2e
+def test_sigkill_mid_stream_commits_nothing_and_a_rerun_loses_nothing(warehouse, tmp_path):
+    states, sent = _stream_then_signal(warehouse, tmp_path, signal.SIGKILL)
+    assert states == []  # no bookmark for a load that did not finish
+    assert warehouse.query("SELECT status FROM meta_job_runs FINAL") == [("running",)]
+
+    total = sent + 5  # the tap starts again from its old bookmark: everything, plus what came since
+    rerun = warehouse.lines([warehouse.schema("ticks", PROPS, ["id"])])
+    rerun += "".join(_chunk_lines(warehouse, chunk) for chunk in range(total))
+    result = warehouse.run_cli(rerun)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == {"bookmark": total - 1}
-    final = warehouse.query(
-        "SELECT count(), uniqExact(id), min(id), max(id) FROM stg_qtickets_ticks_raw FINAL"
-    )
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{"bookmark": total - 1}]
+    final = warehouse.query("SELECT count(), uniqExact(id), min(id), max(id) FROM stg_qtickets_ticks_raw FINAL")
     assert final == [(total * CHUNK, total * CHUNK, 0, total * CHUNK - 1)]
+    # The killed load is recorded failed by the next one (its process is gone).
+    assert sorted(r[0] for r in warehouse.query("SELECT status FROM meta_job_runs FINAL")) == ["failed", "success"]
+
+
+@pytest.mark.e2e
+def test_sigterm_records_the_load_failed_and_commits_nothing(warehouse, tmp_path):
+    states, _ = _stream_then_signal(warehouse, tmp_path, signal.SIGTERM)
+    assert states == []
+    [(status, error)] = warehouse.query("SELECT status, error FROM meta_job_runs FINAL")
+    assert status == "failed" and "stopped by signal 15 before the load was committed" in error
 
 
 @pytest.mark.integration
