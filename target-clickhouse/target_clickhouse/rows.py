@@ -40,6 +40,9 @@ INPUT_SETTINGS: dict[str, object] = {
     "input_format_json_read_arrays_as_strings": 1,
     "input_format_allow_errors_num": 0,  # a row that does not parse fails the insert, never skipped
     "input_format_allow_errors_ratio": 0,
+    # A batch is about one parsing chunk (10 MiB): parallel parsing only adds threads and buffers
+    # (measured with embedded ClickHouse: ~15 MiB more peak RSS, no less CPU).
+    "input_format_parallel_parsing": 0,
 }
 # Filled by the sink, in this order after the record's own columns; a record's own values are dropped.
 SINK_FILLED = (EXTRACTED_AT, RECEIVED_AT, BATCHED_AT, VERSION_COLUMN)
