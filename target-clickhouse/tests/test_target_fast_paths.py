@@ -5,6 +5,7 @@ CLI entry point."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import subprocess
@@ -15,9 +16,11 @@ import msgspec
 import pytest
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_clickhouse.cli import modules_absent
+from target_clickhouse.errors import ConversionError
 from target_clickhouse.reader import ChunkedMessageReader
 from target_clickhouse.rows import RowEncoder
 from target_clickhouse.tables import desired_columns
+from target_clickhouse.target import TargetClickHouse
 
 PROPS = {
     "id": {"type": "integer"},
@@ -83,6 +86,21 @@ def test_byte_reader_batches_and_versions_like_the_sdk_reader(warehouse):
     binary.run(_messages(binary, records), binary=True, batch_size_rows=8)
     final = "SELECT id, n FROM stg_qtickets_items_raw FINAL ORDER BY id"
     assert binary.query(final) == warehouse.query(final) == [(k, max(range(k, 50, 7))) for k in range(7)]
+
+
+@pytest.mark.integration
+def test_rows_inserted_counts_the_rows_of_successful_inserts(warehouse):
+    """Batches of 8: the first two insert, the third holds a row ClickHouse refuses (a property twice)."""
+    text = warehouse.lines(_messages(warehouse, [{"id": i, "n": i} for i in range(20)]), compact=True)
+    text = text.replace('"n":17', '"n":17,"n":18')
+    target = TargetClickHouse(config=warehouse.config(batch_size_rows=8))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), pytest.raises(ConversionError):
+            target.listen(io.BytesIO(text.encode()))
+        assert target.get_sink("items").rows_inserted == 16
+    finally:
+        target.close()
+    assert warehouse.query("SELECT count() FROM stg_qtickets_items_raw") == [(16,)]
 
 
 @pytest.mark.integration
