@@ -1,6 +1,9 @@
 """Benchmark: the same records through (a) the target-clickhouse CLI (Singer messages on stdin, as
-Meltano runs it: `python -m target_clickhouse`, the console script's entry point) and (b) a direct
-clickhouse-connect insert of the same rows, in one run.
+Meltano runs it: `python -m target_clickhouse`, the console script's entry point), (b) a direct
+clickhouse-connect insert of the same rows (Native format, values already typed in Python: the minimal
+loader) and (c) a direct insert of the records' JSON as JSONEachRow (the format the target sends), in
+one run. `--compare-with DIR` also runs the CLI of another checkout's `target-clickhouse` directory
+(e.g. a `git archive` of an older commit) on the same records, for an A/B of the target itself.
 
 Prints wall-clock and CPU seconds (user+system of the process, all threads incl. the embedded
 ClickHouse engine) for both, records/s, the ratio, the CLI's start-up cost (0 records), and the
@@ -9,6 +12,7 @@ not by the number of rows). The machine may be shared: CPU seconds are the stead
 Goals (issue 4): >= 45k records/s through the target, >= 0.25x the direct insert.
 
     .venv/bin/python bench/target.py [--records 100000] [--batch-size-rows 20000] [--small-batch 5000]
+                                     [--compare-with /tmp/old/target-clickhouse]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from target_clickhouse import DEFAULT_DATABASE, ClickHouseConnector, table_name
+from target_clickhouse.rows import INPUT_SETTINGS
 
 STREAM = "sales"
 KEY = ["id"]
@@ -129,9 +134,10 @@ def write_singer_input(path: Path, records: int) -> None:
 
 
 def run_target_measured(
-    input_path: Path, directory: Path, batch_size_rows: int
+    input_path: Path, directory: Path, batch_size_rows: int, source: Path | None = None
 ) -> tuple[float, float, int, str]:
     """Run the CLI with the file on stdin; returns (seconds, CPU seconds, peak RSS bytes, last STATE).
+    `source`: a directory holding another `target_clickhouse` package to run instead of the installed one.
 
     A small wrapper process starts the target and reaps it with wait4, so the peak RSS is that one
     run's, not the maximum over every child this benchmark started."""
@@ -146,6 +152,9 @@ def run_target_measured(
     config.write_text(json.dumps({"url": f"chdb://{directory}", "batch_size_rows": batch_size_rows}))
     # The environment is passed on unchanged (PYTHONDONTWRITEBYTECODE included): start-up is measured
     # as a user's run pays it.
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with input_path.open() as stdin:
         result = subprocess.run(
             [sys.executable, "-c", script, sys.executable, "-m", "target_clickhouse", "--config", config],
@@ -153,6 +162,7 @@ def run_target_measured(
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         )
     report = json.loads(result.stdout)
     if report["status"] != 0:
@@ -202,6 +212,24 @@ def direct_insert(directory: Path, records: int, batch_size_rows: int) -> tuple[
         return elapsed, cpu
 
 
+def direct_json_insert(directory: Path, records: int, batch_size_rows: int) -> tuple[float, float]:
+    """The records' JSON (as the Singer messages carry it) inserted as JSONEachRow, parsed by ClickHouse."""
+    lines = [json.dumps(make_record(i), separators=(",", ":")).encode() + b"\n" for i in range(records)]
+    with ClickHouseConnector.from_url(f"chdb://{directory}", database="bench") as connector:
+        client = connector.client
+        columns = ", ".join(f"{connector.quote(name)} {ctype}" for name, ctype in COLUMN_TYPES.items())
+        client.command(f"CREATE TABLE direct ({columns}) ENGINE = ReplacingMergeTree ORDER BY id")
+        names = list(COLUMN_TYPES)
+        settings = {**INPUT_SETTINGS, "async_insert": 0}
+        started, cpu_started = time.perf_counter(), _cpu()
+        for offset in range(0, records, batch_size_rows):
+            body = b"".join(lines[offset : offset + batch_size_rows])
+            client.raw_insert("direct", names, insert_block=body, fmt="JSONEachRow", settings=settings)
+        elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_started
+        assert client.command("SELECT count() FROM direct") == records
+        return elapsed, cpu
+
+
 def count_loaded(directory: Path) -> tuple[int, int]:
     with ClickHouseConnector.from_url(f"chdb://{directory}", database=DEFAULT_DATABASE) as connector:
         table = connector.full_table_name(table_name(STREAM))
@@ -217,8 +245,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch-size-rows", type=int, default=20_000)
     parser.add_argument("--small-batch", type=int, default=5_000, help="second batch size for peak RSS")
+    parser.add_argument("--compare-with", type=Path, help="another checkout's target-clickhouse directory")
     args = parser.parse_args()
-    n, batch, small = args.records, args.batch_size_rows, args.small_batch
+    n, batch, small, other = args.records, args.batch_size_rows, args.small_batch, args.compare_with
+    if other is not None and not (other / "target_clickhouse" / "__init__.py").is_file():
+        raise SystemExit(f"--compare-with: no target_clickhouse package in {other}")
 
     with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
         root = Path(tmp)
@@ -234,7 +265,11 @@ def main() -> None:
         _, small_cpu, rss_small, _ = run_target_measured(full, root / "ch-small", small)
         _, _, rss_double, _ = run_target_measured(double, root / "ch-double", batch)
         loaded, visible = count_loaded(root / "ch-target")
+        if other is not None:
+            other_startup, other_startup_cpu, _, _ = run_target_measured(empty, root / "o0", batch, other)
+            other_s, other_cpu, other_rss, _ = run_target_measured(full, root / "ch-other", batch, other)
         direct, direct_cpu = direct_insert(root / "ch-direct", n, batch)
+        direct_json, direct_json_cpu = direct_json_insert(root / "ch-direct-json", n, batch)
 
     net, net_cpu = max(seconds - startup, 1e-9), max(cpu - startup_cpu, 1e-9)
     rate, net_rate, direct_rate = n / seconds, n / net, n / direct
@@ -250,8 +285,17 @@ def main() -> None:
     print(row.format(target_row, seconds, f"{rate:,.0f}", cpu, f"{cpu_rate:,.0f}"))
     print(row.format("    CLI start-up/shutdown, 0 records", startup, "", startup_cpu, ""))
     print(row.format("    target minus start-up", net, f"{net_rate:,.0f}", net_cpu, f"{net_cpu_rate:,.0f}"))
+    if other is not None:
+        o_net, o_net_cpu = max(other_s - other_startup, 1e-9), max(other_cpu - other_startup_cpu, 1e-9)
+        print(row.format("(a') --compare-with target, end to end", other_s, f"{n / other_s:,.0f}", other_cpu,
+                         f"{n / other_cpu:,.0f}"))
+        print(row.format("    CLI start-up/shutdown, 0 records", other_startup, "", other_startup_cpu, ""))
+        print(row.format("    target minus start-up", o_net, f"{n / o_net:,.0f}", o_net_cpu,
+                         f"{n / o_net_cpu:,.0f}"))
     direct_row = "(b) direct clickhouse-connect insert"
     print(row.format(direct_row, direct, f"{direct_rate:,.0f}", direct_cpu, f"{direct_cpu_rate:,.0f}"))
+    print(row.format("(c) direct JSONEachRow insert", direct_json, f"{n / direct_json:,.0f}", direct_json_cpu,
+                     f"{n / max(direct_json_cpu, 1e-9):,.0f}"))
     print(
         f"ratio target/direct (goal >= 0.25x): end to end {rate / direct_rate:.2f}x wall, "
         f"{cpu_rate / direct_cpu_rate:.2f}x CPU; minus start-up {net_rate / direct_rate:.2f}x wall, "
@@ -263,6 +307,13 @@ def main() -> None:
         f"{verdict[cpu_rate >= 45_000]} (CPU); minus start-up {verdict[net_rate >= 45_000]} (wall), "
         f"{verdict[net_cpu_rate >= 45_000]} (CPU)"
     )
+    if other is not None:
+        print(
+            f"--compare-with target/direct: minus start-up {n / o_net / direct_rate:.2f}x wall, "
+            f"{n / o_net_cpu / direct_cpu_rate:.2f}x CPU; its peak RSS {other_rss / 2**20:.0f} MiB "
+            f"(this target {rss / 2**20:.0f} MiB); this target / it: minus start-up "
+            f"{net_rate / (n / o_net):.2f}x wall, {net_cpu_rate / (n / o_net_cpu):.2f}x CPU"
+        )
     print(
         f"peak RSS of the target (embedded ClickHouse included): {startup_rss / 2**20:.0f} MiB with 0 "
         "records; "

@@ -7,7 +7,7 @@ SQLAlchemy. It owns:
   username/password settings over URL credentials, the chdb lock error, redacted credentials);
 * the naming of tables (`naming.py`) and identifier quoting (`identifiers.py`);
 * the type mapping (`schema_types.py`) and the DDL (`tables.py`: CREATE TABLE, ADD/MODIFY COLUMN);
-* inserts (Native format, deduplication token, retries on transient errors);
+* inserts (JSONEachRow rows from `rows.py`, deduplication token, retries on transient errors);
 * the `_sdc_version` sequence (`versions.py`), shared by every table it loads.
 
 Usable outside a target too (the pipeline):
@@ -35,6 +35,7 @@ from target_clickhouse.connection import default_url, open_client
 from target_clickhouse.ddl import check_cluster, check_engine_flavour
 from target_clickhouse.identifiers import qualified_table, quote_identifier, validate_identifier
 from target_clickhouse.redaction import redact_url
+from target_clickhouse.rows import INPUT_SETTINGS
 from target_clickhouse.tables import (
     EngineOptions,
     desired_columns,
@@ -48,7 +49,6 @@ logger = logging.getLogger("target-clickhouse.connector")
 
 # Server error codes worth retrying: timeouts, network, too many parts/queries, read-only replica.
 _RETRYABLE_CODES = {159, 202, 209, 210, 242, 252, 425, 999}
-_NATIVE_TYPE_CONVERSION = "input_format_native_allow_types_conversion"
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -148,7 +148,6 @@ class ClickHouseConnector:
         """Close the client (a later use opens a new one)."""
         if self._client is not None:
             client, self._client = self._client, None
-            self.__dict__.pop("converts_native_types", None)
             client.close()
 
     def __enter__(self) -> ClickHouseConnector:
@@ -242,36 +241,22 @@ class ClickHouseConnector:
         """`count` consecutive `_sdc_version` values, above every one handed out before; the first."""
         return self.versions.take(count)
 
-    @cached_property
-    def converts_native_types(self) -> bool:
-        """Whether the server converts Native insert types to the column types (plain for Nullable,
-        String for Decimal), which `columns.insert_type` relies on."""
-        setting = self.client.server_settings.get(_NATIVE_TYPE_CONVERSION)
-        return getattr(setting, "value", None) == "1"
-
-    def insert(
-        self,
-        table: str,
-        columns: Sequence[Sequence[t.Any]],
-        column_names: Sequence[str],
-        column_types: Sequence[str],
-        *,
-        token: str,
-    ) -> None:
-        """Insert one column-oriented block, retried on transient errors (`insert_retries`).
+    def insert(self, table: str, rows: bytes, column_names: Sequence[str], *, count: int, token: str) -> None:
+        """Insert one batch of JSONEachRow rows (`rows.RowEncoder.body`), retried on transient errors
+        (`insert_retries`).
 
         `token` is the block's `insert_deduplication_token`: a retry of an insert whose acknowledgement
         was lost adds no rows on tables with `non_replicated_deduplication_window` (or replicated)."""
+        settings = {**INPUT_SETTINGS, "insert_deduplication_token": token, "async_insert": 0}
 
         def insert_once() -> None:
-            self.client.insert(
-                table=self.full_table_name(table),  # pre-quoted: dotted names pass through as they are
-                data=columns,
-                column_names=column_names,
-                column_type_names=column_types,
-                column_oriented=True,
-                settings={"insert_deduplication_token": token, "async_insert": 0},
+            self.client.raw_insert(
+                self.full_table_name(table),  # pre-quoted: dotted names pass through as they are
+                column_names,
+                insert_block=rows,
+                fmt="JSONEachRow",
+                settings=settings,
             )
 
         self._with_retries(insert_once)()
-        self._inserted[table] += len(columns[0]) if columns else 0
+        self._inserted[table] += count

@@ -11,17 +11,21 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from target_clickhouse import schema_types as st
-from target_clickhouse.converters import make_converter
 from target_clickhouse.ddl import engine_clause, on_cluster
 from target_clickhouse.errors import ConfigError, SchemaEvolutionError
 from target_clickhouse.identifiers import qualified_table, quote_identifier
+from target_clickhouse.values import is_loadable
 
+EXTRACTED_AT = "_sdc_extracted_at"
+RECEIVED_AT = "_sdc_received_at"
+BATCHED_AT = "_sdc_batched_at"
+DELETED_AT = "_sdc_deleted_at"
 VERSION_COLUMN = "_sdc_version"
 METADATA_COLUMNS: dict[str, st.ColumnType] = {
-    "_sdc_extracted_at": st.ColumnType(st.DATETIME64, True),
-    "_sdc_received_at": st.ColumnType(st.DATETIME64, True),
-    "_sdc_batched_at": st.ColumnType(st.DATETIME64, True),
-    "_sdc_deleted_at": st.ColumnType(st.DATETIME64, True),
+    EXTRACTED_AT: st.ColumnType(st.DATETIME64, True),
+    RECEIVED_AT: st.ColumnType(st.DATETIME64, True),
+    BATCHED_AT: st.ColumnType(st.DATETIME64, True),
+    DELETED_AT: st.ColumnType(st.DATETIME64, True),
     VERSION_COLUMN: st.ColumnType(st.UINT64, False),
 }
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -138,7 +142,7 @@ def _plan_column(stream: str, name: str, current: st.ColumnType, incoming: st.Co
             "or change the column by hand."
         )
     result = st.ColumnType(base, current.nullable or incoming.nullable)
-    if make_converter(result) is None:
+    if not is_loadable(result):
         raise SchemaEvolutionError(
             f"stream '{stream}', field '{name}': existing column type {current.sql} is not one this target "
             "can load"

@@ -7,7 +7,6 @@ import sys
 import typing as t
 from collections.abc import Sequence
 
-from clickhouse_connect.driver import options as ch_options
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.sinks import Sink
@@ -36,7 +35,7 @@ class TargetClickHouse(Target):
     name = "target-clickhouse"
     default_sink_class = ClickHouseSink
     message_reader_class = ChunkedMessageReader
-    # Record validation is done by the column converters, so VALIDATE_RECORDS is not offered.
+    # Record validation is done by the row encoder (rows.py), so VALIDATE_RECORDS is not offered.
     capabilities: t.ClassVar = [
         PluginCapabilities.ABOUT,
         PluginCapabilities.STREAM_MAPS,
@@ -114,10 +113,6 @@ class TargetClickHouse(Target):
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        if "pandas" not in sys.modules:
-            # clickhouse-connect checks every insert for a DataFrame, which imports pandas (~1.5 s).
-            # This CLI process never inserts DataFrames, so resolve that lazy option to "absent".
-            ch_options.pd = None
         try:
             super().invoke(*args, **kwargs)
         except Interrupted:

@@ -18,8 +18,10 @@ from target_clickhouse.connector import ClickHouseConnector
 from target_clickhouse.target import TargetClickHouse
 
 
-def singer_lines(messages: list[dict]) -> str:
-    return "".join(json.dumps(message) + "\n" for message in messages)
+def singer_lines(messages: list[dict], compact: bool = False) -> str:
+    """JSON lines; `compact` as singer-sdk taps write them (no spaces)."""
+    separators = (",", ":") if compact else None
+    return "".join(json.dumps(message, separators=separators) + "\n" for message in messages)
 
 
 def schema_message(stream: str, properties: dict, keys: list[str]) -> dict:
@@ -50,14 +52,19 @@ class Warehouse:
     def config(self, **overrides) -> dict:
         return {"url": self.url, "database": self.database, **overrides}
 
-    def run(self, messages: list[dict], *, binary: bool = False, **overrides) -> list[dict]:
+    def run(
+        self, messages: list[dict], *, binary: bool = False, compact: bool = False, **overrides
+    ) -> list[dict]:
         """Run the target in this process; returns the STATE values it emitted.
 
         `binary` feeds the messages as bytes (the CLI's stdin path: chunked reader, raw records);
-        otherwise as text (the SDK's line-by-line reader)."""
+        otherwise as text (the SDK's line-by-line reader). `compact`: see `singer_lines`."""
+        return self.run_text(singer_lines(messages, compact), binary=binary, **overrides)
+
+    def run_text(self, text: str, *, binary: bool = False, **overrides) -> list[dict]:
+        """`run` with the Singer messages as text."""
         target = TargetClickHouse(config=self.config(**overrides))
         out = io.StringIO()
-        text = singer_lines(messages)
         try:
             with contextlib.redirect_stdout(out):
                 target.listen(io.BytesIO(text.encode()) if binary else io.StringIO(text))

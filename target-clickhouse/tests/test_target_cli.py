@@ -11,6 +11,7 @@ from target_clickhouse.connection import open_client
 from target_clickhouse.connector import ClickHouseConnector
 from target_clickhouse.errors import ClickHouseConnectionError, ConfigError
 from target_clickhouse.redaction import redact_url
+from target_clickhouse.rows import RowEncoder
 
 PROPS = {"id": {"type": "integer"}, "price": {"type": ["string", "null"], "format": "x-singer.decimal"}}
 
@@ -122,10 +123,8 @@ def test_retried_insert_does_not_duplicate_rows(warehouse):
     with ClickHouseConnector(warehouse.config()) as connector:
         table = connector.table_name("events")
         columns = connector.prepare_table("events", table, {"properties": {"n": {"type": "integer"}}}, [])
-        names = list(columns)
-        block = [list(range(10)), *([[0] * 10] * (len(names) - 2)), range(1, 11)]
-        types = [columns[name].sql for name in names]
-        assert names[0] == "n" and names[-1] == "_sdc_version"
-        connector.insert(table, block, names, types, token="events:1:10")
-        connector.insert(table, block, names, types, token="events:1:10")  # the "retry"
+        encoder = RowEncoder("events", columns, [])
+        body = encoder.body([encoder.from_record({"n": n}, None) for n in range(10)], 1)
+        connector.insert(table, body, encoder.column_names, count=10, token="events:1:10")
+        connector.insert(table, body, encoder.column_names, count=10, token="events:1:10")  # the "retry"
         assert connector.client.command(f"SELECT count() FROM {connector.full_table_name(table)}") == 10

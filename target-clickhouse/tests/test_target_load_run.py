@@ -99,7 +99,8 @@ def hooks(monkeypatch):
     module.calls = []
 
     def record(connector, summary):
-        rows = connector.client.query(f"SELECT status FROM {connector.database}.meta_job_runs FINAL").result_rows
+        sql = f"SELECT status FROM {connector.database}.meta_job_runs FINAL"
+        rows = connector.client.query(sql).result_rows
         module.calls.append((summary, rows))
 
     def fail(connector, summary):

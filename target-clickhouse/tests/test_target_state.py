@@ -64,10 +64,12 @@ def test_sigkill_mid_stream_commits_nothing_and_a_rerun_loses_nothing(warehouse,
     result = warehouse.run_cli(rerun)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [{"bookmark": total - 1}]
-    final = warehouse.query("SELECT count(), uniqExact(id), min(id), max(id) FROM stg_qtickets_ticks_raw FINAL")
+    final = warehouse.query("SELECT count(), uniqExact(id), min(id), max(id) "
+                            "FROM stg_qtickets_ticks_raw FINAL")
     assert final == [(total * CHUNK, total * CHUNK, 0, total * CHUNK - 1)]
     # The killed load is recorded failed by the next one (its process is gone).
-    assert sorted(r[0] for r in warehouse.query("SELECT status FROM meta_job_runs FINAL")) == ["failed", "success"]
+    statuses = sorted(r[0] for r in warehouse.query("SELECT status FROM meta_job_runs FINAL"))
+    assert statuses == ["failed", "success"]
 
 
 @pytest.mark.e2e

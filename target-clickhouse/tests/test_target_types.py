@@ -26,11 +26,15 @@ PROPERTIES = {
 }
 
 
-def _load(warehouse, records, **config):
+def _messages(warehouse, records):
     messages = [warehouse.schema("items", PROPERTIES, ["id"])]
     messages += [warehouse.record("items", record) for record in records]
     messages.append({"type": "STATE", "value": {"done": True}})
-    return warehouse.run(messages, **config)
+    return messages
+
+
+def _load(warehouse, records, binary=False, **config):
+    return warehouse.run(_messages(warehouse, records), binary=binary, **config)
 
 
 def test_types_values_and_nulls(warehouse):
@@ -138,12 +142,66 @@ def test_bad_value_is_a_clear_error(warehouse, field, value, reason):
     good = {"id": 1, "count": 5, "price": "1.50"}
     bad = {"id": 2, field: value}
     with pytest.raises(ConversionError) as info:
-        _load(warehouse, [good, bad])
+        _load(warehouse, [good, bad], binary=True)
     message = str(info.value)
     assert "stream 'items'" in message
     assert f"field '{field}'" in message
     assert repr(value)[:30] in message
     assert reason in message
+
+
+# (field, value sent, value loaded): the edges of the values sent as they are (values.fast_type) and
+# of those normalized first, through the CLI's path (raw records).
+EDGES = [
+    ("count", 2**63 - 1, 2**63 - 1),
+    ("count", -(2**63), -(2**63)),
+    ("count", 7.0, 7),
+    ("ratio", 9007199254740993, 9007199254740992.0),
+    ("ratio", -1.7976931348623157e308, -1.7976931348623157e308),
+    ("ratio", 5e-324, 5e-324),
+    ("price", "9999999999999999.99", Decimal("9999999999999999.99")),
+    ("price", "-0.5", Decimal("-0.50")),
+    ("price", -9999999999999999, Decimal("-9999999999999999")),
+    ("price", "1.500", Decimal("1.50")),
+    ("price", 0.1, Decimal("0.10")),
+    ("amount", 12345678901234567890123456789, Decimal("12345678901234567890123456789")),
+    ("amount", "-0.000000001", Decimal("-0.000000001")),
+    ("at", "1901-01-01T00:00:00+23:59", dt.datetime(1900, 12, 31, 0, 1)),
+    ("at", "2298-12-31T23:59:59.999999-23:59", dt.datetime(2299, 1, 1, 23, 58, 59, 999999)),
+    ("at", "1900-01-01T00:00:00Z", dt.datetime(1900, 1, 1)),
+    ("at", "2299-12-31T23:59:59.999999Z", dt.datetime(2299, 12, 31, 23, 59, 59, 999999)),
+    ("at", "2024-02-29T12:00:00Z", dt.datetime(2024, 2, 29, 12)),
+    ("at", "2025-03-14 12:00:00.5+03:00", dt.datetime(2025, 3, 14, 9, 0, 0, 500000)),
+    ("at", "2025-03-14T12:00", dt.datetime(2025, 3, 14, 12)),
+    ("day", "1900-01-01", dt.date(1900, 1, 1)),
+    ("day", "2299-12-31", dt.date(2299, 12, 31)),
+    ("day", "2024-02-29", dt.date(2024, 2, 29)),
+    ("name", 1.50, "1.5"),
+    ("name", True, "true"),
+    ("name", "Ж \" \\ \n", "Ж \" \\ \n"),
+    ("meta", {"a": "Ж", "b": [1.0, None]}, '{"a": "\\u0416", "b": [1.0, null]}'),  # the JSON text as sent
+]
+
+
+def test_values_at_the_edges_load_exactly(warehouse):
+    records = [{"id": index, field: value} for index, (field, value, _) in enumerate(EDGES)]
+    _load(warehouse, records, binary=True)
+    for index, (field, value, loaded) in enumerate(EDGES):
+        rows = warehouse.query(f"SELECT `{field}` FROM stg_qtickets_items_raw WHERE id = {index}")
+        assert rows == [(loaded,)], (field, value)
+
+
+def test_a_value_clickhouse_cannot_read_names_stream_field_and_value(warehouse):
+    """A record with a property twice passes the check (msgspec keeps the last) and ClickHouse refuses
+    the row: its error is reported as the record's field and value."""
+    text = warehouse.lines(_messages(warehouse, [{"id": 1, "count": 5}, {"id": 2, "count": 6}]))
+    text = text.replace('"count": 6', '"count": 6, "count": 7')
+    with pytest.raises(ConversionError) as info:
+        warehouse.run_text(text, binary=True)
+    assert str(info.value) == (
+        "stream 'items', field 'count': cannot load value 7: ClickHouse cannot read it: Duplicate field "
+        "found while parsing JSONEachRow format"
+    )
 
 
 def test_exact_values_that_need_the_careful_path_still_load(warehouse):
