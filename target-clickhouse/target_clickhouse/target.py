@@ -43,6 +43,7 @@ class TargetClickHouse(Target):
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
     config_jsonschema = SETTINGS
+    run_as_cli = False  # set by `invoke`: only the CLI process takes over the signal handlers
 
     def __init__(self, **kwargs: t.Any) -> None:
         try:
@@ -52,10 +53,11 @@ class TargetClickHouse(Target):
         self.connector = ClickHouseConnector(self.config)  # one per target, shared by its sinks
         self.load = LoadRun(self.connector, self.config, secrets=[self.config.get("password") or ""])
         self.max_parallelism = 1  # sinks share one client; inserts run one at a time
-        # A signal ends the load uncommitted and recorded as failed (the SDK's handler would drain the
-        # sinks and emit the latest STATE, advancing the bookmark of a load that did not finish).
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.on_signal)
+        if self.run_as_cli:
+            # A signal ends the load uncommitted and recorded as failed (the SDK's handler would drain the
+            # sinks and emit the latest STATE, advancing the bookmark of a load that did not finish).
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, _interrupt)
         interval = self.config.get("flush_interval_seconds")
         self.record_router = RecordRouter(
             self, float(defaults.DEFAULT_FLUSH_INTERVAL_SECONDS if interval is None else interval)
@@ -108,11 +110,10 @@ class TargetClickHouse(Target):
         finally:
             self.close()
 
-    def on_signal(self, signum: int, frame: object) -> None:
-        raise Interrupted(signum)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        cls.run_as_cli = True
         try:
             super().invoke(*args, **kwargs)
         except Interrupted:
@@ -122,6 +123,10 @@ class TargetClickHouse(Target):
                 shown = exc if isinstance(exc, TargetClickHouseError) else f"{type(exc).__name__}: {exc}"
                 cls.logger.error("target-clickhouse failed: %s", shown)
             sys.exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
 
 
 if __name__ == "__main__":

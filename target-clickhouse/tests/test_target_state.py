@@ -28,27 +28,27 @@ def _stream_then_signal(warehouse, tmp_path, signum: int) -> tuple[list[dict], i
     config = tmp_path / "config.json"
     config.write_text(json.dumps(warehouse.config(batch_size_rows=30, flush_interval_seconds=0.2)))
     process = subprocess.Popen([sys.executable, "-m", "target_clickhouse", "--config", str(config)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, bufsize=1)
     states: list[dict] = []
-    reader = threading.Thread(target=lambda: states.extend(json.loads(line) for line in process.stdout))
-    reader.start()
+    inserts: list[str] = []  # the target's "Inserted N rows" lines (the directory is its while it runs)
+    readers = [threading.Thread(target=lambda: states.extend(json.loads(line) for line in process.stdout)),
+               threading.Thread(target=lambda: inserts.extend(
+                   line for line in process.stderr if "Inserted" in line))]
+    for reader in readers:
+        reader.start()
     process.stdin.write(warehouse.lines([warehouse.schema("ticks", PROPS, ["id"])]))
     sent, deadline = 0, time.monotonic() + 60
-    inserted = 0
-    while (inserted < 3 * CHUNK or sent < 40) and time.monotonic() < deadline:
+    while (len(inserts) < 3 or sent < 40) and time.monotonic() < deadline:
         process.stdin.write(_chunk_lines(warehouse, sent))
         process.stdin.flush()
         sent += 1
         time.sleep(0.02)
-        if sent % 10 == 0:
-            inserted = warehouse.query("SELECT count() FROM system.tables WHERE database = currentDatabase() "
-                                       "AND name = 'stg_qtickets_ticks_raw'")[0][0] and warehouse.query(
-                "SELECT count() FROM stg_qtickets_ticks_raw")[0][0]
-    assert inserted >= 3 * CHUNK, "the target never inserted mid-stream"
+    assert len(inserts) >= 3, "the target never inserted mid-stream"
     os.kill(process.pid, signum)
     process.wait(timeout=30)
-    reader.join(timeout=30)
+    for reader in readers:
+        reader.join(timeout=30)
     return states, sent
 
 
