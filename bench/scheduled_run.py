@@ -1,104 +1,181 @@
-"""Benchmark: the cost of one scheduled run (`qtickets-pipeline run`) in a 100k-order account, with ticket
-changes read by the ticket pass, in three cases:
+"""Benchmark: a no-change scheduled run (`qtickets-pipeline run`, the systemd/cron command) beside its floor.
 
-1. no change since the last run;
-2. ordinary activity: the sandbox clock moved 30 minutes (sales, payments, scans, refunds);
-3. a day with many live shows: the same account spread over 5× the events (so 5× the live shows, each one
-   a seat-counter request, and more scans), 30 minutes of activity.
+The account is the demo's (3,000 orders, 12 events) unless told otherwise. After a backfill and one run that
+makes the tap's catalog, the sandbox does not move and the scheduled run is timed, as a subprocess, as
+systemd starts it; then the floor: a fresh Python process that makes the same GETs (replayed from the
+sandbox's request log of that run: method, path, JSON body) and one insert of the rows the run loaded into
+the same embedded ClickHouse. Prints both wall times, their ratio, the requests, and — where `strace`
+exists — the processes the run started. Goal (issue 15): the scheduled run ≤ 3 s, at most 4 Python
+processes (CLI, Meltano, tap, target).
 
-Each case is measured with the self-checked nested filter (`basket_filter: auto`) and with the fallback
-(`basket_filter: off`: the orders of events with live shows are re-read). Prints API requests (by kind)
-and wall time per run. Goal (issue 9): a no-change scheduled run ≤ 10 s wall (checked on the first case with
-the default `basket_filter: auto`; the others print their cost).
-
-    .venv/bin/python bench/scheduled_run.py [--orders 100000] [--events 30] [--many-events 150]
+    .venv/bin/python bench/scheduled_run.py [--orders 3000] [--events 12] [--repeat 5]
+    .venv/bin/python bench/scheduled_run.py --floor REQUESTS.json ROWS.json CHDB_DIR   (the floor itself)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
-from collections import Counter
-from dataclasses import replace
+import time
 from pathlib import Path
 
-from benchlib import TOKEN, throwaway_project, timed
-from qtickets_pipeline import meltano_cli, preflight
-from qtickets_pipeline.pipeline import run_pipeline
-from qtickets_sandbox.testing import SandboxServer
-
 API = "/api/rest/v1"
+BIN = Path(sys.executable).parent
 
 
-def request_kinds(log: list[dict]) -> Counter:
-    """API requests of one run by kind: events pages, seat snapshots, order pass, ticket pass, other."""
-    kinds: Counter = Counter()
-    for entry in log:
-        path = entry["path"]
-        if not path.startswith(API):
-            continue
-        route = path[len(API):]
-        if route.startswith("/orders"):
-            where = (entry.get("body") or {}).get("where") or [{}]
-            order_pass = where[0].get("column") == "updated_at"
-            kinds["orders: order pass" if order_pass else "orders: ticket pass"] += 1
-        elif route.endswith("/seats"):
-            kinds["seats"] += 1
-        else:
-            kinds[route.strip("/").split("/")[0]] += 1
-    return kinds
+def floor(requests_file: str, rows_file: str, chdb_dir: str) -> None:
+    """The floor, in its own process: the same GETs, then one insert of the rows the run loaded."""
+    import clickhouse_connect
+    import requests
+
+    calls = json.loads(Path(requests_file).read_text())
+    session = requests.Session()
+    for call in calls:
+        response = session.get(call["url"], json=call["body"], timeout=60,
+                               headers={"Authorization": f"Bearer {call['token']}"})
+        response.json()
+    rows = Path(rows_file).read_bytes()
+    client = clickhouse_connect.get_client(interface="chdb", path=chdb_dir)
+    client.command(
+        "CREATE TABLE IF NOT EXISTS default.floor_rows (line String) ENGINE = MergeTree ORDER BY tuple()"
+    )
+    client.raw_insert("default.floor_rows", ["line"], insert_block=rows, fmt="JSONAsString")
+    client.close()
 
 
-def measure(settings, sb: SandboxServer, label: str, advance: int, basket_filter: str) -> float:
-    if advance:
-        sb.advance(advance)
-    sb.clear_requests()
-    run_settings = replace(settings, env=dict(settings.env, TAP_QTICKETS_BASKET_FILTER=basket_filter))
-    run, seconds = timed(run_pipeline, run_settings, trigger="bench")
-    kinds = request_kinds(sb.requests())
-    rows = sum(run.rows_loaded.values())
-    by_kind = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-    print(f"  {label:<34} basket_filter={basket_filter:<4} {seconds:5.1f} s wall, "
-          f"{sum(kinds.values()):4d} API requests ({by_kind}), {rows} rows loaded", flush=True)
+def timed_subprocess(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    started = time.monotonic()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:2])} failed:\n{done.stderr[-2000:]}")
     return seconds
 
 
-def account(work: Path, orders: int, events: int) -> tuple:
-    settings = throwaway_project(work)
-    meltano_cli.install(settings)
-    sandbox, seconds = timed(SandboxServer, seed=1, orders=orders, events=events, token=TOKEN)
-    print(f"\n== {orders} orders over {events} events (sandbox generated in {seconds:.0f} s)")
-    return settings, sandbox
+def processes_started(cmd: list[str], env: dict[str, str], cwd: Path) -> list[str] | None:
+    """The programs a run executes (strace -f -e execve), or None without strace."""
+    if not shutil.which("strace"):
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".strace") as trace:
+        subprocess.run(
+            ["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace.name, *cmd],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            check=True,
+        )
+        lines = Path(trace.name).read_text().splitlines()
+    return [line.split('"')[1] for line in lines if "execve(" in line and "ENOENT" not in line]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=30)
-    parser.add_argument("--many-events", type=int, default=150)
+    parser.add_argument("--orders", type=int, default=3000)
+    parser.add_argument("--events", type=int, default=12)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--floor", nargs=3, metavar=("REQUESTS", "ROWS", "CHDB_DIR"))
     args = parser.parse_args()
-    no_change = []
-    for events, cases in ((args.events, ("no change", "ordinary activity (30 min)")),
-                          (args.many_events, ("many live shows: no change", "many live shows: 30 min"))):
-        work = Path(tempfile.mkdtemp(prefix="bench-scheduled-"))
-        settings, sandbox = account(work, args.orders, events)
-        with sandbox.start() as sb:
-            settings = replace(settings, env=dict(settings.env, QTICKETS_BASE_URL=sb.base_url))
-            preflight.ensure_selection(settings)  # once per meltano.yml version: not part of the figures
-            _, seconds = timed(run_pipeline, settings, trigger="bench")
-            live = sum(1 for s in sb.truth()["inventory"])
-            print(f"  backfill {seconds:.0f} s; {live} show×zone rows of inventory in the truth")
-            for basket_filter in ("auto", "off"):
-                no_change.append(measure(settings, sb, cases[0], 0, basket_filter))
-                measure(settings, sb, cases[1], 30, basket_filter)
-    # The goal is the default setup's (basket_filter auto, the ordinary account); the fallback and the day of
-    # many live shows (one seat request per live show) are printed for what they cost, against no goal.
-    default, rest = no_change[0], no_change[1:]
-    verdict = "OK" if default <= 10 else "OVER"
-    print(f"\nno-change scheduled run, basket_filter=auto: {default:.1f} s wall (goal ≤ 10 s) {verdict}; "
-          f"fallback and many live shows: {', '.join(f'{s:.1f}' for s in rest)} s (no goal)")
+    if args.floor:
+        floor(*args.floor)
+        return 0
+
+    from benchlib import TOKEN, throwaway_project
+    from qtickets_pipeline import meltano_cli
+    from qtickets_sandbox.testing import SandboxServer
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scheduled-"))
+    settings = throwaway_project(work)
+    meltano_cli.install(settings)
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    cli = [str(BIN / "qtickets-pipeline"), "run", "--trigger", "bench"]
+    with SandboxServer(seed=1, orders=args.orders, events=args.events, token=TOKEN) as sb:
+        env["QTICKETS_BASE_URL"] = sb.base_url
+        backfill = timed_subprocess(cli, env, work)
+        timed_subprocess(cli, env, work)  # the catalog is cached; the sandbox stands still from now on
+        runs, floors = [], []
+        for _ in range(args.repeat):
+            sb.clear_requests()
+            runs.append(timed_subprocess(cli, env, work))
+            calls = [
+                {
+                    "url": sb.base_url.removesuffix(API) + entry["path"],
+                    "body": entry.get("body"),
+                    "token": TOKEN,
+                }
+                for entry in sb.requests()
+                if entry["path"].startswith(API)
+            ]
+            with warehouse_rows(settings) as rows_file:
+                (work / "requests.json").write_text(json.dumps(calls))
+                floor_dir = work / "floor-ch"
+                floors.append(
+                    timed_subprocess(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--floor",
+                            str(work / "requests.json"),
+                            str(rows_file),
+                            str(floor_dir),
+                        ],
+                        env,
+                        work,
+                    )
+                )
+        started = processes_started(cli, env, work)
+    run_s, floor_s = statistics.median(runs), statistics.median(floors)
+    print(f"bench/scheduled_run.py: {args.orders} orders, {args.events} events; backfill {backfill:.1f} s")
+    print(
+        f"  no-change scheduled run: median {run_s:.2f} s of {args.repeat} "
+        f"({', '.join(f'{s:.2f}' for s in runs)})"
+        f"; {len(calls)} GETs"
+    )
+    print(
+        f"  floor (same GETs + one insert, fresh process): median {floor_s:.2f} s; "
+        f"ratio {run_s / floor_s:.2f}x"
+    )
+    if started is not None:
+        pythons = [p for p in started if Path(p).name not in ("uv",)]
+        print(f"  processes started: {len(pythons)} ({', '.join(Path(p).name for p in pythons)})")
+    verdict = "OK" if run_s <= 3 else "OVER"
+    print(f"goal: no-change scheduled run <= 3 s: {verdict}")
     return 0
+
+
+class warehouse_rows:
+    """A file of the rows the last run inserted into staging (JSON lines), for the floor's one insert."""
+
+    def __init__(self, settings) -> None:
+        self.settings, self.path = settings, settings.project_root.parent / "rows.jsonl"
+
+    def __enter__(self) -> Path:
+        from qtickets_pipeline.warehouse import connect
+
+        with connect(self.settings) as client:
+            latest = client.query(
+                "SELECT max(_sdc_batched_at) FROM zakaz.stg_qtickets_sales_raw"
+            ).result_rows[0][0]
+            lines = []
+            for (table,) in client.query(
+                "SELECT name FROM system.tables WHERE database = 'zakaz' AND name LIKE 'stg_qtickets_%'"
+            ).result_rows:
+                result = client.raw_query(
+                    f"SELECT * FROM zakaz.{table} WHERE _sdc_batched_at >= {{t:DateTime64(6, 'UTC')}} - 60",
+                    parameters={"t": latest},
+                    fmt="JSONEachRow",
+                )
+                lines.append(result)
+        self.path.write_bytes(b"".join(lines))
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from target_clickhouse import NO_PRIOR_LOAD, LedgerRow, redact
+from target_clickhouse import NO_PRIOR_LOAD, redact
 
 from . import logs, meltano_cli, preflight
 from .overlap import RunLock
@@ -190,6 +190,8 @@ def _meltano_run(settings: Settings, window: Window, trigger: str, lock: RunLock
 
 def _record_unrecorded(settings: Settings, result: RunResult) -> None:
     """A run whose target never recorded it (Meltano or the target failed first): one failed row."""
+    from target_clickhouse import LedgerRow  # the driver, only where the warehouse is opened
+
     row = LedgerRow(job_name=LEDGER_JOB, trigger=result.trigger, environment=settings.environment,
                     started_at=result.started_at)
     row.finish("failed", result.error)

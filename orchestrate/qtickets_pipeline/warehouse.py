@@ -7,12 +7,14 @@ only between steps: `with connect(settings) as client:` and close before `meltan
 
 from __future__ import annotations
 
+import typing as t
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from target_clickhouse import ClickHouseConnector, Ledger
-
 from .settings import Settings
+
+if t.TYPE_CHECKING:
+    from target_clickhouse import ClickHouseConnector, Ledger
 
 # What the pipeline (the target, the transforms, the bookkeeping) does on its database: create it and its
 # tables and views, replace views, evolve staging tables (ALTER), insert, read, and refresh marts.
@@ -26,6 +28,8 @@ def grant_sql(database: str, user: str) -> str:
 
 
 def connector(settings: Settings) -> ClickHouseConnector:
+    from target_clickhouse import ClickHouseConnector  # the driver: only where the warehouse is opened
+
     return ClickHouseConnector({
         "url": settings.clickhouse_url, "username": settings.clickhouse_user,
         "password": settings.clickhouse_password, "database": settings.database,
@@ -36,6 +40,8 @@ def connector(settings: Settings) -> ClickHouseConnector:
 
 def ledger(client, settings: Settings) -> Ledger:
     """The load ledger (meta_job_runs) of the pipeline's database, through an open client."""
+    from target_clickhouse import Ledger
+
     return Ledger(client, settings.database, flavour=settings.engine_flavour, cluster=settings.cluster)
 
 

@@ -22,7 +22,7 @@ import typing as t
 
 from target_clickhouse.ddl import check_cluster, check_engine_flavour, engine_clause, on_cluster
 from target_clickhouse.defaults import DEFAULT_LOCK_WAIT_SECONDS
-from target_clickhouse.errors import ConfigError, TargetClickHouseError
+from target_clickhouse.errors import NO_PRIOR_LOAD, ConfigError, TargetClickHouseError
 from target_clickhouse.identifiers import qualified_table, quote_identifier
 from target_clickhouse.naming import DEFAULT_DATABASE, DEFAULT_TABLE_NAME_PATTERN, stream_name, table_name
 from target_clickhouse.redaction import redact, redact_url
@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
     )
     from target_clickhouse.connector import ClickHouseConnector, is_retryable
     from target_clickhouse.ledger import LEDGER_TABLE, Ledger, LedgerRow
-    from target_clickhouse.load_run import NO_PRIOR_LOAD, LoadSummary
+    from target_clickhouse.load_run import LoadSummary
 
 _LAZY = {
     "ClickHouseConnector": "connector", "is_retryable": "connector",
@@ -45,7 +45,7 @@ _LAZY = {
     "DEFAULT_EMBEDDED_DIR": "connection",
     "directory_is_locked": "connection",
     "Ledger": "ledger", "LedgerRow": "ledger", "LEDGER_TABLE": "ledger",
-    "LoadSummary": "load_run", "NO_PRIOR_LOAD": "load_run",
+    "LoadSummary": "load_run",
 }
 
 __all__ = [

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clickhouse_connect.driver.binding import escape_str
-
 from target_clickhouse import defaults
 from target_clickhouse.errors import ConfigError
-from target_clickhouse.identifiers import quote_identifier
+from target_clickhouse.identifiers import escape_str, quote_identifier
 
 
 def check_engine_flavour(flavour: str | None) -> str:

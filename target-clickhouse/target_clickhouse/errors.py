@@ -7,6 +7,9 @@ and `target.InvalidSettingsError` (a `ConfigValidationError`).
 
 from __future__ import annotations
 
+# Why a load was refused (`load_run.LoadRefusedError.reason`), for callers that then start a full refresh.
+NO_PRIOR_LOAD = "no_prior_load"
+
 
 class TargetClickHouseError(Exception):
     """Base class: the CLI prints the message (no traceback) and exits non-zero."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from clickhouse_connect.driver.binding import escape_str
-
 from target_clickhouse.errors import ConfigError
 
 MAX_IDENTIFIER_LENGTH = 255
+# What clickhouse-connect's `binding.escape_str` escapes with a backslash; written out here so that the
+# package's light modules (naming, DDL pieces: the pipeline CLI imports them) do not import the driver.
+_MUST_ESCAPE = str.maketrans({c: "\\" + c for c in ("\\", "'", "`", "\t", "\n")})
+
+
+def escape_str(text: str) -> str:
+    """`text` for a quoted ClickHouse identifier or string literal."""
+    return text.translate(_MUST_ESCAPE)
 
 
 def validate_identifier(name: str, what: str) -> str:

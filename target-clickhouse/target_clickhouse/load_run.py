@@ -26,7 +26,7 @@ import typing as t
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from target_clickhouse.errors import ConfigError, TargetClickHouseError
+from target_clickhouse.errors import NO_PRIOR_LOAD, ConfigError, TargetClickHouseError
 from target_clickhouse.ledger import FAILED, SUCCESS, Ledger, LedgerRow
 from target_clickhouse.redaction import redact
 
@@ -37,7 +37,6 @@ SYNC_KEY = "sync"  # where a tap reports its sync in its STATE (tap-qtickets: sy
 COMPLETE, INCREMENTAL = "complete", "incremental"
 DEFAULT_JOB_NAME = "singer"
 DEFAULT_TRIGGER = "meltano"
-NO_PRIOR_LOAD = "no_prior_load"  # `reason` of the refusal, for callers that start a full refresh instead
 RECORDED = "recorded in the load ledger"  # the note on an exception whose load was recorded as failed
 
 logger = logging.getLogger("target-clickhouse.load")
