@@ -1,5 +1,9 @@
--- Freshness per stream: when rows last arrived, the newest source change, the lag behind now, raw rows
--- vs unique keys (the gap is versions not merged yet), plus the last successful run and the last run.
+-- Freshness per stream: when rows last arrived, the newest source change and how far behind now it is, raw
+-- rows vs unique keys (the gap is versions not merged yet), plus the last successful load and the last
+-- load. `source_lag_s` is for the streams that change all day (orders, sales: the newest order or ticket
+-- change; inventory: the newest snapshot); reference data (events, shows, discounts, promo codes) may well
+-- not change for weeks, so its lag is NULL: `load_lag_s` says whether it is being read. A source clock
+-- ahead of this one shows as 0, not as a negative lag.
 CREATE OR REPLACE VIEW {{ database }}.v_data_freshness {{ on_cluster }} AS
 WITH
     runs AS
@@ -15,28 +19,38 @@ WITH
     streams AS
     (
         SELECT 'events' AS stream, max(_sdc_batched_at) AS last_rows_loaded_at,
-               max(updated_at) AS last_source_updated_at, count() AS raw_rows, uniqExact(id) AS unique_keys
+               max(updated_at) AS last_source_updated_at, false AS changes_all_day, count() AS raw_rows,
+               uniqExact(id) AS unique_keys
         FROM {{ staging.events }}
         UNION ALL
-        SELECT 'shows', max(_sdc_batched_at), max(updated_at), count(), uniqExact(id)
+        SELECT 'shows', max(_sdc_batched_at), max(updated_at), false, count(), uniqExact(id)
         FROM {{ staging.shows }}
         UNION ALL
-        SELECT 'orders', max(_sdc_batched_at), max(updated_at), count(), uniqExact(id)
+        SELECT 'orders', max(_sdc_batched_at), max(updated_at), true, count(), uniqExact(id)
         FROM {{ staging.orders }}
         UNION ALL
-        SELECT 'sales', max(_sdc_batched_at), max(coalesce(order_updated_at, updated_at)), count(), uniqExact(id)
+        SELECT 'sales', max(_sdc_batched_at), max(greatest(coalesce(order_updated_at, updated_at),
+                                                            coalesce(updated_at, order_updated_at))),
+               true, count(), uniqExact(id)
         FROM {{ staging.sales }}
         UNION ALL
-        SELECT 'inventory', max(_sdc_batched_at), max(snapshot_at), count(), uniqExact(show_id, zone_id)
+        SELECT 'inventory', max(_sdc_batched_at), max(snapshot_at), true, count(), uniqExact(show_id, zone_id)
         FROM {{ staging.inventory }}
+        UNION ALL
+        SELECT 'discounts', max(_sdc_batched_at), NULL, false, count(), uniqExact(id)
+        FROM {{ staging.discounts }}
+        UNION ALL
+        SELECT 'promo_codes', max(_sdc_batched_at), NULL, false, count(), uniqExact(id)
+        FROM {{ staging.promo_codes }}
     )
 SELECT
     s.stream                                                        AS stream,
     r.last_success_at                                               AS last_success_at,
     s.last_rows_loaded_at                                           AS last_rows_loaded_at,
     s.last_source_updated_at                                        AS last_source_updated_at,
-    dateDiff('second', s.last_source_updated_at, now64(6))          AS source_lag_s,
-    dateDiff('second', r.last_success_at, now64(3))                 AS load_lag_s,
+    if(s.changes_all_day, greatest(0, dateDiff('second', s.last_source_updated_at, now64(6))), NULL)
+                                                                    AS source_lag_s,
+    greatest(0, dateDiff('second', r.last_success_at, now64(3)))    AS load_lag_s,
     s.raw_rows                                                      AS raw_rows,
     s.unique_keys                                                   AS unique_keys,
     r.last_run_status                                               AS last_run_status,

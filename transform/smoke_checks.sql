@@ -2,7 +2,8 @@
 -- returns one row: check name, ok (1/0), detail. Statements are separated by `;`.
 
 SELECT 'objects exist' AS check, count() = 10 AS ok,
-       concat('found: ', arrayStringConcat(groupArray(name), ', ')) AS detail
+       if(count() = 10, 'all 10', concat('only ', toString(count()), ' of 10: ',
+                                            arrayStringConcat(groupArray(name), ', '))) AS detail
 FROM system.tables
 WHERE database = '{{ database }}'
   AND name IN ('meta_job_runs', 'v_job_runs', 'dim_events', 'v_sales_latest', 'v_sales_14d',
@@ -19,7 +20,8 @@ FROM {{ database }}.v_sales_latest;
 
 SELECT 'successful run in the last 2 hours' AS check,
        countIf(status = 'success' AND finished_at > now64(3) - INTERVAL 2 HOUR) > 0 AS ok,
-       concat('last success: ', toString(maxIf(finished_at, status = 'success'))) AS detail
+       ifNull(concat('last success: ', toString(maxIf(finished_at, status = 'success'))),
+              'no successful load yet') AS detail
 FROM {{ database }}.v_job_runs
 WHERE job_name = '{{ job }}';
 
@@ -27,8 +29,9 @@ SELECT 'no crashed runs' AS check, countIf(effective_status = 'crashed') = 0 AS 
        concat(toString(countIf(effective_status = 'crashed')), ' runs stuck in running') AS detail
 FROM {{ database }}.v_job_runs;
 
-SELECT 'every stream has rows' AS check, count() = 5 AND countIf(raw_rows = 0) = 0 AS ok,
-       concat('empty: ', arrayStringConcat(groupArrayIf(stream, raw_rows = 0), ', ')) AS detail
+SELECT 'every stream has rows' AS check, count() = 7 AND countIf(raw_rows = 0) = 0 AS ok,
+       if(countIf(raw_rows = 0) = 0, concat('all ', toString(count()), ' have rows'),
+          concat('empty: ', arrayStringConcat(groupArrayIf(stream, raw_rows = 0), ', '))) AS detail
 FROM {{ database }}.v_data_freshness;
 
 SELECT 'no negative inventory' AS check,

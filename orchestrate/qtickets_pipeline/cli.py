@@ -15,7 +15,7 @@ from . import doctor as doctor_checks
 from . import logs, meltano_cli, transforms
 from .overlap import RunLock
 from .pipeline import TRIGGERS, PipelineFailed, run_pipeline
-from .report import default_report_path, format_table, write_report
+from .report import default_report_path, format_rows, format_table, write_report
 from .settings import Settings, SettingsError, load_settings
 from .status import print_status
 from .warehouse import connect, ledger, query_rows
@@ -67,6 +67,7 @@ def _date(_ctx, param, value: str | None) -> date | None:
 
 
 @click.group()
+@click.version_option(package_name="qtickets-pipeline", message="%(prog)s %(version)s")
 def main() -> None:
     """QTickets → ClickHouse pipeline (Meltano job `qtickets_load` + SQL transforms)."""
 
@@ -124,18 +125,23 @@ def install(env_file, environment) -> None:
 @click.option("--rebuild", is_flag=True,
               help="Rebuild the marts from all of staging, not only from the rows new since the last one.")
 def transform(env_file, environment, rebuild) -> None:
-    """Apply transform/*.sql and bring the marts up to date with staging (idempotent)."""
+    """Apply transform/*.sql where it changed and bring the marts up to date with staging (idempotent)."""
     settings = _settings(env_file, environment)
-    with reader(settings) as client, RunLock(settings.state_dir) as lock:
-        if not lock.acquire():  # a run refreshes the marts itself; two refreshes at once would collide
-            raise click.ClickException(f"a run (pid {lock.holder_pid()}) is active and refreshes the marts "
-                                       "itself; retry after it")
-        ledger(client, settings).ensure_table()
-        outcome = transforms.bring_up_to_date(client, settings, rebuild=rebuild)
+    with reader(settings) as client:
+        outcome = _bring_up_to_date(client, settings, rebuild=rebuild)
     refresh = outcome.refresh
     click.echo(f"model files {'applied' if outcome.ddl_applied else 'unchanged'}; marts "
                f"{'rebuilt' if refresh.rebuilt else 'refreshed' if refresh.changed else 'already current'}"
                f" ({refresh.tickets} tickets, {refresh.seconds:.2f} s)")
+
+
+def _bring_up_to_date(client, settings: Settings, *, rebuild: bool = False) -> transforms.Outcome:
+    with RunLock(settings.state_dir) as lock:
+        if not lock.acquire():  # a run refreshes the marts itself; two refreshes at once would collide
+            raise click.ClickException(f"a run (pid {lock.holder_pid()}) is active and refreshes the marts "
+                                       "itself; retry after it")
+        ledger(client, settings).ensure_table()
+        return transforms.bring_up_to_date(client, settings, rebuild=rebuild)
 
 
 @main.command()
@@ -154,11 +160,8 @@ def check(env_file, environment) -> None:
     settings = _settings(env_file, environment)
     with reader(settings) as client:
         results = transforms.smoke_checks(client, settings)
-    click.echo(
-        format_table(
-            ["check", "ok", "detail"], [(n, "OK" if ok else "FAIL", d) for n, ok, d in results], max_width=80
-        )
-    )
+    click.echo(format_table(["check", "result", "detail"],
+                            [(n, "OK" if ok else "FAIL", d) for n, ok, d in results], max_width=80))
     if not all(ok for _, ok, _ in results):
         sys.exit(1)
 
@@ -178,6 +181,9 @@ def report(env_file, environment, html_path) -> None:
     settings = _settings(env_file, environment)
     out = Path(html_path) if html_path else default_report_path(settings)
     with reader(settings) as client:
+        if not transforms.is_current(client, settings):  # e.g. REPORT_TZ changed since the last load
+            log.info("the views are not built for these settings (REPORT_TZ?): bringing them up to date")
+            _bring_up_to_date(client, settings)
         text, path = write_report(client, settings, out)
     click.echo(text)
     click.echo(f"\nchart: {path}")
@@ -185,12 +191,15 @@ def report(env_file, environment, html_path) -> None:
 
 @main.command()
 @common
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="table for people; csv (with a header) or json (one object per line).")
 @click.argument("query")
-def sql(env_file, environment, query) -> None:
+def sql(env_file, environment, output, query) -> None:
     """Run one SQL query against the pipeline's ClickHouse and print the result."""
     settings = _settings(env_file, environment)
     with reader(settings) as client:
-        click.echo(format_table(*query_rows(client, query), max_width=60))
+        columns, rows = query_rows(client, query)
+    click.echo(format_rows(columns, rows, output), nl=False)
 
 
 @main.command()

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,31 +24,13 @@ import click
 from . import logs, meltano_cli
 from .pipeline import PipelineFailed, run_pipeline
 from .report import default_report_path, write_report
-from .settings import Settings
+from .settings import DEMO, DemoSandbox, Settings
 from .status import print_status
 from .warehouse import connect
 
 log = logs.get("demo")
 
 
-@dataclass(frozen=True)
-class DemoSandbox:
-    """The demo's organiser. Host, port and token are the demo environment's in meltano.yml (a test keeps
-    them equal)."""
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str = "sandbox-token"
-    seed: int = 1
-    orders: int = 3000
-    events: int = 12
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/api/rest/v1"
-
-
-DEMO = DemoSandbox()
 RECORD = "demo-sandbox.json"  # in the pipeline's state directory: what the last demo served
 
 
@@ -60,6 +42,11 @@ def _port_free(sandbox: DemoSandbox) -> bool:
 def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) -> subprocess.Popen:
     """`qtickets-sandbox serve` for the demo's organiser; `new_clock` starts it at now (and records that),
     otherwise at the last demo's start."""
+    if not _port_free(sandbox):  # before anything is written: a failed start changes nothing
+        raise click.ClickException(
+            f"port {sandbox.port} is in use: is a sandbox already running (`qtickets-pipeline sandbox`)? "
+            "Stop it first, or use it"
+        )
     record = settings.state_dir / RECORD
     if new_clock or not record.exists():
         start_at = datetime.now(UTC).replace(second=0, microsecond=0).isoformat()
@@ -67,11 +54,6 @@ def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) 
         record.write_text(json.dumps({"start_at": start_at, "seed": sandbox.seed}))
     else:
         start_at = json.loads(record.read_text())["start_at"]
-    if not _port_free(sandbox):
-        raise click.ClickException(
-            f"port {sandbox.port} is in use: is a sandbox already running (`qtickets-pipeline sandbox`)? "
-            "Stop it first, or use it"
-        )
     cmd = [str(Path(sys.executable).parent / "qtickets-sandbox"), "serve", "--host", sandbox.host,
            "--port", str(sandbox.port), "--seed", str(sandbox.seed), "--orders", str(sandbox.orders),
            "--events", str(sandbox.events), "--token", sandbox.token, "--start-at", start_at]

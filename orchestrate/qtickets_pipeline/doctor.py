@@ -8,6 +8,7 @@ directory.
 
 from __future__ import annotations
 
+import os
 import typing as t
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -144,12 +145,29 @@ def run_checks(settings: Settings) -> list[Check]:
         _plugins(settings),
         _api(settings),
     ]
+    missing = _missing_directory(settings)
+    if missing is not None:  # looked at, not created: doctor changes nothing
+        return [*checks, missing]
     lock = _lock(settings)
     if lock is not None:
         checks.append(lock)
     if lock is None or lock.ok:
         checks += _clickhouse(settings)
     return checks
+
+
+def _missing_directory(settings: Settings) -> Check | None:
+    """An embedded directory that does not exist yet: fine if the first run can create it."""
+    if not settings.is_embedded:
+        return None
+    path = Path(chdb_path(settings.clickhouse_url) or "")
+    if path.is_dir():
+        return None
+    parent = next((p for p in path.parents if p.exists()), Path("/"))
+    if os.access(parent, os.W_OK):
+        return Check("clickhouse", True, f"{path} does not exist yet: the first run creates it")
+    return Check("clickhouse", False, f"{path} does not exist and {parent} is not writable by this user "
+                                      "(CLICKHOUSE_URL)")
 
 
 def render(checks: t.Iterable[Check]) -> str:

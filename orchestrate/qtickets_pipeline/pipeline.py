@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from target_clickhouse import NO_PRIOR_LOAD, redact
 
 from . import logs, meltano_cli, preflight
 from .overlap import RunLock
-from .settings import JOB_NAME, LEDGER_JOB, Settings, SettingsError, load_settings, name_user_settings
+from .settings import DEMO, JOB_NAME, LEDGER_JOB, Settings, SettingsError, load_settings, name_user_settings
 from .warehouse import connect, ledger
 
 log = logs.get("run")
@@ -54,11 +54,7 @@ class Window:
 
 
 def report_zone(settings: Settings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.report_tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"REPORT_TZ {settings.report_tz!r} is not a known time zone "
-                            "(like Europe/Moscow)") from None
+    return ZoneInfo(settings.report_tz)  # checked by load_settings
 
 
 def resolve_window(settings: Settings, *, days: int | None = None, since: date | None = None,
@@ -168,7 +164,7 @@ class RunWatcher:
         text = self.result.error or (self.errors[-1] if self.errors else
                                      f"meltano run {JOB_NAME} exited with code {self.returncode}")
         text = name_user_settings(redact(text, *settings.secrets), settings.env)
-        if settings.environment == "demo" and "connection refused" in text:
+        if settings.environment == "demo" and f"nothing listens at {DEMO.base_url}" in text:
             text += " — start the demo's sandbox first: qtickets-pipeline sandbox"
         return text
 

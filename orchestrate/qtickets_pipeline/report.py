@@ -3,7 +3,10 @@ page of plotly charts (report_data.py reads the views, report_html.py draws the 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +43,20 @@ def format_table(columns: list[str], rows: list[tuple], max_width: int = 40) -> 
     out = [line(columns), "  ".join("-" * w for w in widths)]
     out.extend(line(r) for r in body)
     return "\n".join(out)
+
+
+def format_rows(columns: list[str], rows: list[tuple], output: str) -> str:
+    """A query's result as `table` (format_table, whole values), `csv` or `json` (one object per line)."""
+    if output == "table":
+        return format_table(columns, rows, max_width=10_000) + "\n"
+    if output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+        return buffer.getvalue()
+    return "".join(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, default=str) + "\n"
+                   for row in rows)
 
 
 def write_report(client, settings: Settings, out_path: Path) -> tuple[str, Path]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from target_clickhouse import (
     DEFAULT_DATABASE,
     DEFAULT_LOCK_WAIT_SECONDS,
@@ -52,6 +54,25 @@ def name_user_settings(text: str, env: dict[str, str] | None = None) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class DemoSandbox:
+    """The demo's organiser. Host, port and token are the demo environment's in meltano.yml (a test keeps
+    them equal)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str = "sandbox-token"
+    seed: int = 1
+    orders: int = 3000
+    events: int = 12
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api/rest/v1"
+
+
+DEMO = DemoSandbox()  # the demo environment's sandbox
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the setting and the value (never a secret)."""
 
@@ -70,19 +91,39 @@ def find_project_root(start: Path | None = None) -> Path:
     raise SettingsError("no meltano.yml found: run from the project folder or set MELTANO_PROJECT_ROOT")
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of an .env file; a line that is neither that, blank nor a comment is an error naming
+    the file and the line (python-dotenv would drop it silently)."""
+    with open(path, encoding="utf-8") as handle:
+        for binding in parse_stream(handle):
+            if binding.error:
+                line = binding.original.string.strip()
+                shown = line.split("=", 1)[0] + "=…" if "=" in line else line[:40]
+                raise SettingsError(f"{path} line {binding.original.line} is not KEY=VALUE: {shown!r}")
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
 def load_env(project_root: Path, env_file: str | os.PathLike | None = None) -> dict[str, str]:
     """Merged variables: project .env < shell < --env FILE (an explicit file wins over everything)."""
     merged: dict[str, str] = {}
     dot_env = project_root / ".env"
     if dot_env.is_file():
-        merged.update({k: v for k, v in dotenv_values(dot_env).items() if v is not None})
+        merged.update(read_env_file(dot_env))
     merged.update(os.environ)
     if env_file is not None:
         path = Path(env_file)
         if not path.is_file():
             raise SettingsError(f"--env: file not found: {path}")
-        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        merged.update(read_env_file(path))
     return merged
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _int(env: dict[str, str], name: str, default: int, unit: str = "days", minimum: int = 1) -> int:
@@ -163,11 +204,14 @@ def load_settings(
         raise SettingsError(
             f"CLICKHOUSE_URL must start with chdb://, http:// or https://, got {url.split('@')[-1]!r}"
         )
+    if url.startswith("chdb:") and not url.startswith("chdb:///"):
+        raise SettingsError(f"CLICKHOUSE_URL {url!r} must name an absolute directory: chdb:///abs/path "
+                            "(three slashes), so that every process means the same one")
     database = env.get("CLICKHOUSE_DATABASE", "").strip() or DEFAULT_DATABASE
     if not database.replace("_", "").isalnum():
         raise SettingsError(f"CLICKHOUSE_DATABASE must be a plain identifier, got {database!r}")
     report_tz = env.get("REPORT_TZ", "").strip() or DEFAULT_REPORT_TZ
-    if not all(c.isalnum() or c in "/_+-" for c in report_tz):
+    if not all(c.isalnum() or c in "/_+-" for c in report_tz) or not _known_zone(report_tz):
         raise SettingsError(f"REPORT_TZ must be a time zone name like Europe/Moscow, got {report_tz!r}")
     try:
         flavour = check_engine_flavour(env.get("CLICKHOUSE_ENGINE_FLAVOUR", "").strip())

@@ -65,11 +65,22 @@ def applied_hashes(client, database: str) -> dict[str, str]:
     return {str(name): str(checksum) for name, checksum in rows}
 
 
+def wanted_hashes(settings: Settings) -> tuple[list[sqlfiles.SqlFile], dict[str, str]]:
+    """The rendered model files and their hashes (what `meta_models` must say once they are applied)."""
+    names = template_names(settings)
+    files = [sqlfiles.load(path, names) for path in sqlfiles.transform_files(settings.transform_dir)]
+    return files, {DDL: _digest(files), MARTS: _digest(marts.model_files(settings, names, files))}
+
+
+def is_current(client, settings: Settings) -> bool:
+    """Whether the warehouse holds these model files, rendered with these settings (REPORT_TZ, …)."""
+    return applied_hashes(client, settings.database) == wanted_hashes(settings)[1]
+
+
 def bring_up_to_date(client, settings: Settings, *, rebuild: bool = False) -> Outcome:
     """Apply the model files if they changed, then refresh the marts (`rebuild`: from all of staging)."""
     names = template_names(settings)
-    files = [sqlfiles.load(path, names) for path in sqlfiles.transform_files(settings.transform_dir)]
-    wanted = {DDL: _digest(files), MARTS: _digest(marts.model_files(settings, names, files))}
+    files, wanted = wanted_hashes(settings)
     applied = applied_hashes(client, settings.database)
     existing = sqlfiles.existing_tables(client, settings.database)
     marts.check_staging(settings, names, existing)
