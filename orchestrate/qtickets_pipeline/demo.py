@@ -32,6 +32,7 @@ log = logs.get("demo")
 
 
 RECORD = "demo-sandbox.json"  # in the pipeline's state directory: what the last demo served
+CLOCK = "demo-sandbox.clock"  # … and how far its clock was moved since (/_sandbox/advance)
 
 
 def _port_free(sandbox: DemoSandbox) -> bool:
@@ -41,22 +42,24 @@ def _port_free(sandbox: DemoSandbox) -> bool:
 
 def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) -> subprocess.Popen:
     """`qtickets-sandbox serve` for the demo's organiser; `new_clock` starts it at now (and records that),
-    otherwise at the last demo's start."""
+    otherwise at the last demo's start, moved on to where /_sandbox/advance had taken its clock."""
     if not _port_free(sandbox):  # before anything is written: a failed start changes nothing
         raise click.ClickException(
             f"port {sandbox.port} is in use: is a sandbox already running (`qtickets-pipeline sandbox`)? "
             "Stop it first, or use it"
         )
-    record = settings.state_dir / RECORD
+    record, clock = settings.state_dir / RECORD, settings.state_dir / CLOCK
     if new_clock or not record.exists():
         start_at = datetime.now(UTC).replace(second=0, microsecond=0).isoformat()
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"start_at": start_at, "seed": sandbox.seed}))
+        clock.unlink(missing_ok=True)
     else:
         start_at = json.loads(record.read_text())["start_at"]
     cmd = [str(Path(sys.executable).parent / "qtickets-sandbox"), "serve", "--host", sandbox.host,
            "--port", str(sandbox.port), "--seed", str(sandbox.seed), "--orders", str(sandbox.orders),
-           "--events", str(sandbox.events), "--token", sandbox.token, "--start-at", start_at]
+           "--events", str(sandbox.events), "--token", sandbox.token, "--start-at", start_at,
+           "--clock-file", str(clock)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline().strip()

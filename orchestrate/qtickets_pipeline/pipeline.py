@@ -140,13 +140,15 @@ class RunWatcher:
 
     @staticmethod
     def worth_showing(event: dict) -> bool:
-        """At its own level: the plugins' warnings and errors, and the progress lines of this project's
-        code; the rest (Meltano's and the SDK's own chatter, metrics) is DEBUG."""
+        """At its own level: the plugins' warnings, and the progress lines of this project's code; the rest
+        is DEBUG: Meltano's and the SDK's own chatter, metrics, and the plugins' errors — the run's last line
+        gives the cause, once."""
         if event.get("string_id") not in meltano_cli.PLUGINS:
             return False
-        if str(event.get("level", "")).lower() not in ("info", "debug"):
+        level = str(event.get("level", "")).lower()
+        if level == "warning":
             return True
-        return str(event.get("plugin_logger") or "").startswith(SHOWN_LOGGERS)
+        return level == "info" and str(event.get("plugin_logger") or "").startswith(SHOWN_LOGGERS)
 
     def _take_outcome(self, outcome: dict) -> None:
         result = self.result
@@ -164,8 +166,10 @@ class RunWatcher:
         text = self.result.error or (self.errors[-1] if self.errors else
                                      f"meltano run {JOB_NAME} exited with code {self.returncode}")
         text = name_user_settings(redact(text, *settings.secrets), settings.env)
-        if settings.environment == "demo" and f"nothing listens at {DEMO.base_url}" in text:
-            text += " — start the demo's sandbox first: qtickets-pipeline sandbox"
+        refused = f"nothing listens at {DEMO.base_url} (connection refused)"
+        if settings.environment == "demo" and refused in text:
+            text = text[:text.index(refused) + len(refused)] + ": start the demo's sandbox first: " \
+                "qtickets-pipeline sandbox"
         return text
 
 

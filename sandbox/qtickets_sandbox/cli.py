@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import urllib.request
+from pathlib import Path
 
 from . import api
 from .clock import start_time
@@ -75,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--webhook-secret", default="", help="shared secret of the X-Signature HMAC")
             p.add_argument("--webhook-time-scale", type=float, default=1.0,
                            help="divides the retry waits (n**3 s) and delays; 1 = real time")
+            p.add_argument("--clock-file", default=None,
+                           help="keep the clock here: every /advance writes it, and a restart moves the "
+                                "clock on to it (the same seed replays the same history)")
     return parser
 
 
@@ -99,6 +103,8 @@ def _build(args) -> Sandbox:
 
 def serve(args) -> int:
     sandbox = _build(args)
+    if args.clock_file:
+        sandbox.keep_clock(Path(args.clock_file))
     try:
         server = make_server(sandbox, args.host, args.port)
     except OSError as exc:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -68,6 +69,17 @@ class Sandbox:
         if webhooks is not None:
             self.webhooks.configure(webhooks)
         self.live = LiveActivity(self.sim)
+        self.clock_file: Path | None = None
+
+    def keep_clock(self, path: Path) -> None:
+        """Keep the clock in `path`: move it on to the time saved there (replaying the history up to it, the
+        same for the same seed), and save it after every /advance."""
+        self.clock_file = path
+        if path.exists():
+            saved = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+            minutes = (saved - self.sim.state.now).total_seconds() / 60
+            if minutes > 0:
+                self.sim.advance(minutes)
 
     def close(self) -> None:
         """Stop the live activity and the webhook senders (the HTTP server is stopped by its owner)."""
@@ -106,7 +118,10 @@ class Sandbox:
             minutes = payload.get("minutes") if isinstance(payload, dict) else None
             if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes < 0:
                 return _control_error(f'advance needs {{"minutes": M}} with M >= 0, got {minutes!r}')
-            return json_response(200, self.sim.advance(minutes))
+            counts = self.sim.advance(minutes)
+            if self.clock_file is not None:
+                self.clock_file.write_text(self.sim.state.now.isoformat(), encoding="utf-8")
+            return json_response(200, counts)
         if name == "semantics":
             if method == "POST":
                 try:
