@@ -10,6 +10,7 @@ more of the same data, not a second dataset.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -95,9 +96,24 @@ def serve(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
         _stop(proc)
 
 
+def reset(settings: Settings) -> None:
+    """A demo starts from nothing: the project's embedded warehouse (never one CLICKHOUSE_URL names) and the
+    demo environment's bookmark are removed, so a sandbox with a new clock never meets the last one's rows."""
+    default = f"chdb://{settings.project_root / 'data' / 'clickhouse'}"
+    if settings.clickhouse_url != default:
+        click.echo(f"   (CLICKHOUSE_URL is {settings.warehouse}: it is loaded into, not emptied first)")
+        return
+    directory = Path(default.removeprefix("chdb://"))
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.with_name(directory.name + ".holder").unlink(missing_ok=True)
+    meltano_cli.state_clear(settings)
+
+
 def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
     click.echo("== installing Meltano plugins (meltano install)")
     meltano_cli.install(settings)
+    click.echo("== starting from an empty demo warehouse")
+    reset(settings)
     click.echo(f"== starting the QTickets sandbox ({sandbox.orders} orders, {sandbox.events} events) at "
                f"{sandbox.base_url}")
     _exit_on_sigterm()

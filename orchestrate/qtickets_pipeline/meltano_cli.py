@@ -167,6 +167,10 @@ def state_id(settings: Settings) -> str:
     return f"{settings.environment}:{TAP}-to-{TARGET}"
 
 
+def state_clear(settings: Settings) -> None:
+    _invoke(settings, ["state", "clear", "--force", state_id(settings)])
+
+
 def state_get(settings: Settings) -> dict:
     """The job's saved Singer state through `meltano state get` ({} when there is none)."""
     answer = output_json(settings, ["state", "get", state_id(settings)])
