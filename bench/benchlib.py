@@ -26,7 +26,7 @@ def throwaway_project(work: Path) -> Settings:
     project = work / "project"
     project.mkdir()
     shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-    for name in ("tap-qtickets", "target-clickhouse", "orchestrate", "transform"):
+    for name in ("tap-qtickets", "target-clickhouse", "orchestrate", "transform", "requirements.lock"):
         (project / name).symlink_to(REPO / name)
     os.environ.update(
         {

@@ -21,7 +21,7 @@ from qtickets_sandbox.testing import comparable_ticket, expected_tickets
 REPO = Path(__file__).resolve().parents[2]  # tests/support/ → the repository
 BIN = Path(sys.executable).parent
 TOKEN = "e2e-token-7f3a"
-PROJECT_PARTS = ("tap-qtickets", "target-clickhouse", "orchestrate", "transform")
+PROJECT_PARTS = ("tap-qtickets", "target-clickhouse", "orchestrate", "transform", "requirements.lock")
 
 
 def install_project(root: Path, meltano_yml: str | None = None) -> Path:
