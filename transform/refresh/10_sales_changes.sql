@@ -6,7 +6,8 @@
 -- its watermark `version.sales`, or an _sdc_batched_at after it; watermarks.py). A ticket with a version above the watermark takes
 -- its newest such row: the target's versions only grow, so every older row has a lower one, and a late
 -- older version never wins. A ticket whose new rows all carry lower versions (written by something other
--- than the target) and the tickets of changed events are read back in full, newest version first.
+-- than the target) and the tickets of changed events (found in staging: a refresh that stopped after
+-- deleting their mart rows must still find them) are read back in full, newest version first.
 -- Rebuilding (`incremental` 0: every row counts as new), every ticket takes its newest row of all.
 INSERT INTO {{ database }}.mart_sales_changes
 WITH
@@ -46,7 +47,7 @@ WITH
             SELECT * FROM base
             WHERE {{ incremental }}
               AND (id IN (SELECT id FROM since WHERE newest <= {{ version.sales }})
-                   OR (id IN (SELECT ticket_id FROM {{ database }}.mart_sales WHERE event_id IN changed_events)
+                   OR (id IN (SELECT id FROM base WHERE payed AND event_id IN changed_events)
                        AND id NOT IN (SELECT id FROM since WHERE newest > {{ version.sales }})))
             ORDER BY id, _sdc_version DESC
             LIMIT 1 BY id
