@@ -169,6 +169,10 @@ def views(client) -> dict[str, list[tuple]]:
             for view in VIEWS}
 
 
+class RefreshIncomplete(AssertionError):
+    """The refresh after a stop left the views other than a rebuild would."""
+
+
 RENAMED_EVENT_LOST = (
     "marts.py: a refresh stopped after apply_sales' DELETE and before its INSERT loses, until a rebuild, "
     "every mart_sales row of a renamed (or re-zoned) event that has no new staging row: the next refresh "
@@ -177,15 +181,15 @@ RENAMED_EVENT_LOST = (
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rename_event", [
-    False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=RENAMED_EVENT_LOST))],
-    ids=["tickets-shows-inventory", "and-a-renamed-event"])
+@pytest.mark.xfail(strict=True, raises=RefreshIncomplete, reason=RENAMED_EVENT_LOST)
 def test_a_refresh_stopped_at_any_statement_is_completed_by_the_next(settings, account, version, insert,
-                                                                     statements, rename_event):
+                                                                     statements):
     """Stop k: a new load's changes, a refresh that stops before its statement k, then a whole refresh;
-    the views must equal those of a rebuild from all of staging. k runs until a refresh has no statement k."""
+    the views must equal those of a rebuild from all of staging (which then heals them for stop k + 1).
+    k runs until a refresh has no statement k."""
     db, client = settings.database, account
     names = transforms.template_names(settings)
+    incomplete: list[str] = []  # the statement each incomplete stop came after
     stop = 0
     while True:
         later = LATER + timedelta(minutes=stop)
@@ -195,9 +199,7 @@ def test_a_refresh_stopped_at_any_statement_is_completed_by_the_next(settings, a
                    _sdc_batched_at=later),  # moves between shows and months
             ticket(100 + stop, version(), event_id=2, show_id=21, _sdc_batched_at=later),
             ticket(3, version(), payed=stop % 2 == 0, payed_at=NOW, _sdc_batched_at=later)])
-        if rename_event:
-            renamed = event(2, version(), name=f"Event 2 v{stop}", _sdc_batched_at=later)
-            insert(client, db, "events", [renamed])
+        insert(client, db, "events", [event(2, version(), name=f"Event 2 v{stop}", _sdc_batched_at=later)])
         insert(client, db, "shows", [show(21, 2, version(), NOW + timedelta(days=5 + stop))])
         sold = stop % 10
         insert(client, db, "inventory", [{
@@ -215,9 +217,13 @@ def test_a_refresh_stopped_at_any_statement_is_completed_by_the_next(settings, a
         assert finished.changed and not finished.rebuilt
         completed = views(client)
         marts.refresh(client, settings, names, rebuild=True)
-        assert completed == views(client), f"stopped after {stopping.sent[-1:]}"
+        if completed != views(client):
+            incomplete.append(stopping.sent[-1].split(" WHERE ")[0] if stopping.sent else "(nothing)")
         stop += 1
     assert stop >= 15, "the refresh ran fewer statements than expected: the stops prove little"
+    assert all(after.startswith("DELETE FROM") for after in incomplete), incomplete  # the known gap only
+    if incomplete:
+        raise RefreshIncomplete(f"incomplete after a stop that followed: {incomplete}")
 
 
 def test_an_idle_refresh_writes_nothing_and_a_rebuild_gives_the_same_marts(settings, account, statements):

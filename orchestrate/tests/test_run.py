@@ -159,7 +159,7 @@ def test_logs_are_one_stream_in_both_formats_and_the_first_line_names_the_window
 
 
 def test_a_scheduled_run_starts_no_discovery_and_no_other_meltano_command(pipe, sandbox):
-    first = pipe.cli("run")  # makes the cached catalog (two short Meltano commands)
+    first = pipe.cli("run")  # the cached catalog comes with the test project (pipeline_testing.py)
     assert first.returncode == 0, first.stderr[-3000:]
     sandbox.advance(30)
     again = pipe.cli("run", LOG_LEVEL="DEBUG", LOG_JSON="true")
