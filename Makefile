@@ -31,12 +31,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
 
+# Two pytest-xdist workers, one per core (the tests are parallel-safe: own temp dirs, port 0, a Meltano run
+# directory each); `.venv/bin/pytest <path>` alone runs in one process.
+XDIST := -n 2
+
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # Test tiers are pytest markers (pyproject.toml); `slow` integration tests and every e2e test wait for `make test`.
 check: install lint
-	$(BIN)/pytest -q -m "unit or (integration and not slow)"
+	$(BIN)/pytest -q $(XDIST) -m "unit or (integration and not slow)"
 
 # mypy (config in pyproject.toml) over every package; part of `lint`.
 typecheck: install
