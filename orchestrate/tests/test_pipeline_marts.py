@@ -164,8 +164,8 @@ VIEWS = ("v_sales_latest", "v_attendance_by_show", "dim_events", "v_inventory_la
 def views(client) -> dict[str, list[tuple]]:
     """Every row of the views. (Not the version of a ticket's row: a ticket sent again unchanged keeps the
     version of its last change until a rebuild takes the newest.)"""
-    return {view: query_rows(client, f"SELECT * EXCEPT (_sdc_version) FROM zakaz.{view} ORDER BY ALL")[1]
-            if view == "v_sales_latest" else query_rows(client, f"SELECT * FROM zakaz.{view} ORDER BY ALL")[1]
+    columns = {"v_sales_latest": "* EXCEPT (_sdc_version)"}
+    return {view: query_rows(client, f"SELECT {columns.get(view, '*')} FROM zakaz.{view} ORDER BY ALL")[1]
             for view in VIEWS}
 
 
