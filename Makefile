@@ -49,13 +49,16 @@ lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
 
-# Two workers (pytest-xdist): every end-to-end test has its own warehouse, Meltano run directory and state.
+# Two pytest-xdist workers, one per core (the tests are parallel-safe: own temp dirs, port 0, a Meltano run
+# directory each); `.venv/bin/pytest <path>` alone runs in one process.
+XDIST := -n 2
+
 test: dev lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest $(XDIST)
 
 # Test tiers are pytest markers (pyproject.toml); `slow` integration tests and every e2e test wait for `make test`.
 check: dev lint
-	$(BIN)/pytest -q -n 2 -m "unit or (integration and not slow)"
+	$(BIN)/pytest -q $(XDIST) -m "unit or (integration and not slow)"
 
 # mypy (config in pyproject.toml) over every package; part of `lint`.
 typecheck: dev

@@ -105,8 +105,8 @@ def faulty_run(pipe: Pipeline, sb: SandboxServer, fault: str, rng: random.Random
         if fault == "overlap":
             wait_for(lambda: len(api_requests(sb, "/orders")) > seen, what="the first run")
             second = pipe.cli("run")
-            if second.returncode != 0 or "skipped" not in second.stdout:
-                print(f"    overlap: second run did not skip cleanly: {second.stdout[-200:]}")
+            if second.returncode != 0 or "skipped" not in second.stderr:
+                print(f"    overlap: second run did not skip cleanly: {second.stderr[-200:]}")
                 return 2
         else:
             plugin = "target-clickhouse" if fault == "kill_target" else "tap-qtickets"
@@ -144,7 +144,6 @@ def main() -> int:
         project = install_project(Path(tmp) / "project")
         print(f"meltano install: {time.monotonic() - t0:.1f} s")
         pipe = Pipeline(project, Path(tmp) / "work", sb.base_url, LOG_LEVEL="INFO")
-        pipe.work.mkdir()
         t0 = time.monotonic()
         first = pipe.cli("run")
         print(f"backfill run: exit {first.returncode}, {time.monotonic() - t0:.1f} s")
@@ -180,7 +179,7 @@ def main() -> int:
             )
         assert_only_gets(sb)
         leaks = token_leaks(pipe)
-        statuses = Counter(r[0] for r in pipe.query("SELECT status FROM zakaz.v_job_runs"))
+        statuses = Counter(r[0] for r in pipe.query("SELECT status FROM zakaz.meta_job_runs FINAL"))
     print("\n== soak summary")
     print(f"cycles: {args.cycles} (30 sim. minutes each), fault rate {args.fault_rate:.0%}, "
           f"seed {args.seed}, "

@@ -1,14 +1,14 @@
 """Benchmark: the dashboard reads through the documented views against their floor, at scale.
 
 Builds N tickets in staging (default 10M) as 10 loads with 20 % re-loaded versions, in the exact tables the
-target creates (bench/staging_data.py: `INSERT … SELECT … FROM numbers(…)`), runs `transform` (every
-transform/*.sql, as `qtickets-pipeline transform` does), then times each dashboard query through its view
-and on its floor: the same answer from a deduplicated, well-ordered plain MergeTree holding the view's own
-rows (sales: tickets by (day, event), partitioned by month; attendance by (show, zone); inventory by
-(event, show, zone); events by id). Prints the median latency of both and their ratio — with the client
-setting the project's clients use (`analyzer_inline_views = 1`, target_clickhouse.connection) and, for
-comparison, with the server default — and the cost of an incremental transform after a typical 30-minute
-load.
+target creates (bench/staging_data.py: `INSERT … SELECT … FROM numbers(…)`), brings the models up to date
+(transforms.bring_up_to_date: every transform/*.sql, as the target's after-load step does), then times each
+dashboard query through its view and on its floor: the same answer from a deduplicated, well-ordered plain
+MergeTree holding the view's own rows (sales: tickets by (day, event), partitioned by month; attendance by
+(show, zone); inventory by (event, show, zone); events by id). Prints the median latency of both and their
+ratio — with the client setting the project's clients use (`analyzer_inline_views = 1`,
+target_clickhouse.connection) and, for comparison, with the server default — and the cost of an incremental
+refresh after a typical 30-minute load.
 
 Goals: every view ≤ 1.5× its floor and ≤ 200 ms at 10M tickets; incremental transform ≤ 2 s.
 
@@ -122,12 +122,13 @@ def consistent(client, db: str) -> bool:
 
 
 def views_of(ref: str) -> list[str]:
-    """The view files of commit `ref`'s transform/ (bookkeeping and smoke checks left out)."""
+    """The view files of commit `ref`'s transform/ (the bookkeeping, 00_*.sql, and smoke checks left out)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
                               text=True).stdout
     names = [n for n in git("ls-tree", "--name-only", ref, "transform/").split()
-             if n.endswith(".sql") and not n.endswith((sqlfiles.BOOKKEEPING_FILE, sqlfiles.SMOKE_FILE))]
+             if n.endswith(".sql") and not Path(n).name.startswith("00_")
+             and not n.endswith(sqlfiles.SMOKE_FILE)]
     return [git("show", f"{ref}:{name}") for name in sorted(names)]
 
 
@@ -160,15 +161,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench/views.py: {args.tickets:,} tickets ({account.rows:,} staging rows: {args.loads} "
                   f"loads + {args.reloaded:.0%} re-loaded versions) over {args.days} days, "
                   f"{account.events} events; staging built in {built_s:.1f} s")
-            transforms.ensure_bookkeeping(client, settings)
-            _, first_s = timed(transforms.apply_all, client, settings)
+            warehouse.ledger(client, settings).ensure_table()  # the target creates it with its first load
+            _, first_s = timed(transforms.bring_up_to_date, client, settings)
             print(f"transform after the 10 loads: {first_s:.2f} s")
             build_floors(client, db, tz)
             names = {"db": db, "tz": tz, **subjects(client, db)}
             print_table(client, names, args.repeat)
             for _ in range(args.half_hours):
                 load = staging_data.half_hour_load(account, new=1500, resent=1500, scanned=1500, refunded=50)
-                _, incremental_s = timed(transforms.apply_all, client, settings)
+                _, incremental_s = timed(transforms.bring_up_to_date, client, settings)
                 kinds = ", ".join(f"{count:,} {kind}" for kind, count in load.items())
                 print(f"incremental transform after a 30-minute load ({kinds} tickets): "
                       f"{incremental_s:.2f} s")

@@ -1,5 +1,6 @@
-"""Shared fixtures: an embedded ClickHouse (chdb) in a temp dir with staging tables in the contract's
-shape (docs/contracts.md, "Target → ClickHouse"); rows are inserted by the tests themselves."""
+"""Shared fixtures: an embedded ClickHouse (chdb) in a temp dir holding what a load of target-clickhouse
+leaves before its after-load step: staging tables in the contract's shape (docs/contracts.md, "Target →
+ClickHouse") and the load ledger `meta_job_runs`; rows are inserted by the tests themselves."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from qtickets_pipeline.settings import load_settings
-from qtickets_pipeline.warehouse import connect
+from qtickets_pipeline.warehouse import connect, ledger
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,13 +63,15 @@ def settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def staged(settings):
-    """An open client on a database holding empty staging tables, closed after the test."""
+    """An open client on a database holding empty staging tables and the target's (empty) ledger, closed
+    after the test."""
     with connect(settings) as client:
         for stream, (key, columns) in STAGING.items():
             client.command(
                 f"CREATE TABLE {settings.database}.stg_qtickets_{stream}_raw ({columns}, {SDC}) "
                 f"ENGINE = ReplacingMergeTree(_sdc_version) ORDER BY ({key})"
             )
+        ledger(client, settings).ensure_table()
         yield client
 
 
@@ -101,3 +104,32 @@ def _insert(client, database: str, stream: str, rows: list[dict]) -> None:
 @pytest.fixture
 def insert():
     return _insert
+
+
+class Stopped(RuntimeError):
+    """The process stopped here (killed, the machine went down)."""
+
+
+class Statements:
+    """The real client, recording every statement sent through `command` (the model files' DDL and the mart
+    refresh's writes all go that way) and, with `stop_at`, stopping before that statement (0-based)."""
+
+    Stopped = Stopped
+
+    def __init__(self, client, stop_at: int | None = None) -> None:
+        self.client, self.stop_at, self.sent = client, stop_at, []
+
+    def command(self, sql, *args, **kwargs):
+        if len(self.sent) == self.stop_at:
+            raise Stopped(f"stopped before statement {self.stop_at}: {sql[:80]}")
+        self.sent.append(sql)
+        return self.client.command(sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+@pytest.fixture
+def statements(staged):
+    """Wraps the test's client: `statements()` records, `statements(stop_at=n)` also stops."""
+    return lambda stop_at=None: Statements(staged, stop_at)

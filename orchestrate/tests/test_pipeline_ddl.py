@@ -43,6 +43,12 @@ def no_cluster_in_the_shell(monkeypatch):
 
 
 @pytest.mark.unit
+def test_split_statements_keeps_quoted_semicolons_and_drops_comments():
+    sql = "-- head; comment\nSELECT 'a;b' -- tail;\n;\n\nSELECT \"x;\" ; -- only a comment\n"
+    assert sqlfiles.split_statements(sql) == ["SELECT 'a;b'", 'SELECT "x;"']
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize(("flavour", "expected"), [
     ("plain", "ENGINE = ReplacingMergeTree(updated_at) ORDER BY x"),
     ("cloud", "ENGINE = ReplacingMergeTree(updated_at) ORDER BY x"),

@@ -25,9 +25,23 @@ def selection(*patterns: str) -> dict:
             "streams": [{"stream": s, "property": "id", "selection": "automatic"} for s in STREAMS]}
 
 
-def test_patterns_matching_streams_pass():
-    preflight.check_selection(selection("events.*", "orders.*"), "meltano.yml select")
-    preflight.check_selection(selection("*.*", "!orders.client", "promo_*.id"), "TAP_QTICKETS__SELECT")
+def rejected_stream(*patterns: str) -> str | None:
+    """The stream check_selection names as unknown for these patterns (None: it accepts them all)."""
+    try:
+        preflight.check_selection(selection(*patterns), "meltano.yml select")
+    except SettingsError as exc:
+        return re.search(r"stream '([^']+)'", str(exc)).group(1)
+    return None
+
+
+@pytest.mark.parametrize(("patterns", "unknown"), [
+    (("events.*", "orders.*"), None),
+    (("*.*", "!orders.client", "promo_*.id"), None),
+    (("event.*", "orders.*"), "event"),  # a stream's prefix is no stream
+    (("orders.*", "promo_x*.id"), "promo_x*"),
+])
+def test_every_pattern_must_match_a_stream_of_the_tap(patterns, unknown):
+    assert rejected_stream(*patterns) == unknown
 
 
 def test_unknown_stream_is_rejected_listing_known_streams():
@@ -38,9 +52,11 @@ def test_unknown_stream_is_rejected_listing_known_streams():
     assert message.endswith("known streams: " + ", ".join(STREAMS))
 
 
-def test_unparsable_select_names_the_variable(settings):
+def test_unparsable_select_names_the_variable(settings, tmp_path):
+    bad = with_env(settings, TAP_QTICKETS__SELECT="events.*", MELTANO_SYS_DIR_ROOT=str(tmp_path))
     with pytest.raises(SettingsError, match="TAP_QTICKETS__SELECT must be a JSON list"):
-        preflight.ensure_selection(with_env(settings, TAP_QTICKETS__SELECT="events.*"))
+        preflight.catalog(bad)  # before any Meltano command
+    assert list(tmp_path.iterdir()) == []  # and no catalog cached
 
 
 @pytest.mark.parametrize(("message", "shown"), [

@@ -1,17 +1,21 @@
-"""transform/*.sql on embedded ClickHouse with hand-made staging rows (real engine, real SQL)."""
+"""transform/*.sql on embedded ClickHouse with hand-made staging rows (real engine, real SQL), brought up to
+date the way the target's after-load step does it (`transforms.bring_up_to_date`)."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from qtickets_pipeline import jobruns, transforms
-from qtickets_pipeline.jobruns import JobRun
-from qtickets_pipeline.sqlfiles import split_statements
-from qtickets_pipeline.warehouse import connect, query_rows
+from qtickets_pipeline import transforms
+from qtickets_pipeline.settings import LEDGER_JOB
+from qtickets_pipeline.sqlfiles import TransformError
+from qtickets_pipeline.warehouse import connect, ledger, query_rows
+from target_clickhouse import LedgerRow
 
 pytestmark = pytest.mark.integration
 
@@ -102,41 +106,67 @@ def seed_events(insert, client, db, version):
     )
 
 
-def test_split_statements_keeps_quoted_semicolons_and_drops_comments():
-    sql = "-- head; comment\nSELECT 'a;b' -- tail;\n;\n\nSELECT \"x;\" ; -- only a comment\n"
-    assert split_statements(sql) == ["SELECT 'a;b'", 'SELECT "x;"']
+DDL = re.compile(r"^\s*(CREATE|DROP TABLE)\b", re.I)  # what the model files hold; a refresh issues none
 
 
-def test_transforms_apply_twice(settings, staged):
-    transforms.ensure_bookkeeping(staged, settings)
-    first = transforms.apply_all(staged, settings)
-    second = transforms.apply_all(staged, settings)
-    assert first == second and "20_v_sales_latest.sql" in first
-    names = {
-        r[0] for r in staged.query("SELECT name FROM system.tables WHERE database = 'zakaz'").result_rows
-    }
-    assert {
-        "meta_job_runs",
-        "v_job_runs",
-        "dim_events",
-        "v_sales_latest",
-        "v_sales_14d",
-        "v_inventory_latest",
-        "v_inventory_by_event",
-        "v_data_freshness",
-        "v_attendance_by_show",
-    } <= names
+def ddl(spy) -> list[str]:
+    return [sql for sql in spy.sent if DDL.match(sql)]
+
+
+def sales_days(client) -> dict[int, date]:
+    return dict(query_rows(client, "SELECT ticket_id, day FROM zakaz.mart_sales")[1])
+
+
+def test_models_are_applied_only_when_their_sql_changes(settings, staged, version, insert, statements,
+                                                        tmp_path):
+    db = settings.database
+    seed_events(insert, staged, db, version)
+    yesterday = datetime.now(MSK).date() - timedelta(days=1)
+    insert(staged, db, "sales", [ticket(201, version(), payed_at=moscow(yesterday, 0, 30))])
+    first = transforms.bring_up_to_date(staged, settings)
+    assert first.ddl_applied and first.refresh.rebuilt
+    _, rows = query_rows(staged, "SELECT name FROM system.tables WHERE database = 'zakaz'")
+    tables = {name for (name,) in rows}
+    assert {"meta_models", "v_job_runs", "dim_events", "v_sales_latest", "v_sales_14d", "v_inventory_latest",
+            "v_inventory_by_event", "v_data_freshness", "v_attendance_by_show"} <= tables
+
+    # The same SQL again: no DDL, and with nothing new in staging no statement at all.
+    spy = statements()
+    idle = transforms.bring_up_to_date(spy, settings)
+    assert (idle.ddl_applied, idle.refresh.changed, spy.sent) == (False, False, [])
+    insert(staged, db, "sales", [ticket(202, version(), payed_at=moscow(yesterday, 12))])
+    spy = statements()
+    load = transforms.bring_up_to_date(spy, settings)
+    assert (load.ddl_applied, load.refresh.rebuilt, load.refresh.tickets, ddl(spy)) == (False, False, 1, [])
+    assert sales_days(staged) == {201: yesterday, 202: yesterday}
+
+    # REPORT_TZ is part of the marts' SQL: a new zone re-applies the models and rebuilds the marts in it.
+    utc = replace(settings, report_tz="UTC")
+    spy = statements()
+    moved = transforms.bring_up_to_date(spy, utc)
+    assert moved.ddl_applied and moved.refresh.rebuilt and ddl(spy)
+    assert sales_days(staged) == {201: yesterday - timedelta(days=1), 202: yesterday}  # 00:30 MSK = 21:30 UTC
+    spy = statements()
+    assert not transforms.bring_up_to_date(spy, utc).ddl_applied and ddl(spy) == []
+
+    # A changed view (not a mart) is applied without rebuilding the marts.
+    project = tmp_path / "release"
+    shutil.copytree(settings.transform_dir, project / "transform")
+    view = project / "transform" / "30_v_sales_14d.sql"
+    view.write_text(view.read_text(encoding="utf-8").replace("AS cancelled", "AS cancelled, 2 AS release"),
+                    encoding="utf-8")
+    release = replace(utc, project_root=project)
+    applied = transforms.bring_up_to_date(staged, release)
+    assert applied.ddl_applied and not applied.refresh.rebuilt
+    assert query_rows(staged, "SELECT DISTINCT release FROM zakaz.v_sales_14d")[1] == [(2,)]
+    assert not transforms.bring_up_to_date(staged, release).ddl_applied
 
 
 def test_missing_staging_table_is_named(settings):
-    with connect(settings) as client:
-        transforms.ensure_bookkeeping(client, settings)
-        try:
-            transforms.apply_all(client, settings)
-        except transforms.sqlfiles.TransformError as exc:
-            assert "zakaz.stg_qtickets_events_raw" in str(exc) and "refresh/10_sales_changes.sql" in str(exc)
-        else:
-            raise AssertionError("apply_all must fail without staging tables")
+    with connect(settings) as client, pytest.raises(TransformError) as failed:
+        transforms.bring_up_to_date(client, settings)
+    assert "zakaz.stg_qtickets_events_raw" in str(failed.value)
+    assert "refresh/10_sales_changes.sql" in str(failed.value)
 
 
 def test_sales_latest_status_rules_and_dedup_by_version(settings, staged, version, insert):
@@ -170,7 +200,7 @@ def test_sales_latest_status_rules_and_dedup_by_version(settings, staged, versio
     insert(staged, db, "sales", [ticket(107, version(), price=Decimal("99.90"))])
     # An older version arriving later (lower _sdc_version) must not win.
     insert(staged, db, "sales", [ticket(107, 0, price=Decimal("1.00"))])
-    transforms.apply_all(staged, settings)
+    transforms.bring_up_to_date(staged, settings)
     _, rows = query_rows(
         staged, "SELECT ticket_id, status, price, city, event_id FROM zakaz.v_sales_latest ORDER BY ticket_id"
     )
@@ -199,7 +229,7 @@ def test_attendance_counts_the_latest_scan_state_of_sold_tickets(settings, stage
     insert(staged, db, "sales", [ticket(203, version(), refunded_at=NOW)])  # refunded: not sold any more
     insert(staged, db, "sales", [ticket(204, version(), order_deleted_at=NOW)])  # cancelled
     insert(staged, db, "sales", [ticket(208, version(), payed=False, payed_at=None)])  # never paid
-    transforms.apply_all(staged, settings)
+    transforms.bring_up_to_date(staged, settings)
     _, rows = query_rows(
         staged,
         "SELECT show_id, zone_id, event_id, tickets_sold, checked_in, not_checked_in, "
@@ -216,7 +246,7 @@ def test_attendance_counts_the_latest_scan_state_of_sold_tickets(settings, stage
 def test_dim_events_latest_version_and_show_range(settings, staged, version, insert):
     db = settings.database
     seed_events(insert, staged, db, version)
-    transforms.apply_all(staged, settings)
+    transforms.bring_up_to_date(staged, settings)
     _, rows = query_rows(
         staged,
         "SELECT event_id, name, city_name, city_timezone, shows, is_deleted, "
@@ -260,7 +290,7 @@ def test_sales_14d_buckets_by_moscow_day(settings, staged, version, insert):
             ticket(206, version(), payed_at=moscow(yesterday, 13), deleted_at=NOW),
         ],
     )
-    transforms.apply_all(staged, settings)
+    transforms.bring_up_to_date(staged, settings)
     _, rows = query_rows(
         staged,
         "SELECT day, event_id, event_name, city, tickets_sold, revenue, refunds, "
@@ -272,7 +302,7 @@ def test_sales_14d_buckets_by_moscow_day(settings, staged, version, insert):
     ]
     # REPORT_TZ=UTC moves the 00:30 Moscow ticket to the UTC day before.
     utc = replace(settings, report_tz="UTC")
-    transforms.apply_all(staged, utc)
+    transforms.bring_up_to_date(staged, utc)
     _, rows = query_rows(staged, "SELECT day, tickets_sold FROM zakaz.v_sales_14d ORDER BY day")
     assert (yesterday - timedelta(days=1), 1) in rows
 
@@ -298,7 +328,7 @@ def test_inventory_latest_snapshot_and_event_totals(settings, staged, version, i
 
     insert(staged, db, "inventory", [snap(11, "A", old, 10), snap(11, "B", old, 5), snap(13, "A", old, 1)])
     insert(staged, db, "inventory", [snap(11, "A", new, 12), snap(12, "A", new, 30, cap=50)])
-    transforms.apply_all(staged, settings)
+    transforms.bring_up_to_date(staged, settings)
     _, rows = query_rows(
         staged,
         "SELECT show_id, zone_id, capacity, free, sold, held, disabled "
@@ -342,27 +372,21 @@ def test_freshness_and_crashed_runs(settings, staged, version, insert):
         ],
     )
     insert(staged, db, "sales", [ticket(1, version())])
-    transforms.ensure_bookkeeping(staged, settings)
-    ok = JobRun(
-        job_name="qtickets_load", trigger="cli", environment="demo", started_at=NOW - timedelta(minutes=20)
-    )
+    runs = ledger(staged, settings)
+    ok = LedgerRow(job_name=LEDGER_JOB, trigger="cli", environment="demo",
+                   started_at=NOW - timedelta(minutes=20))
     ok.rows_loaded = {"orders": 2}
     ok.finish("success")
-    jobruns.write(staged, db, ok)
-    crashed = JobRun(
-        job_name="qtickets_load",
-        trigger="schedule",
-        environment="demo",
-        host="other-host",
-        started_at=NOW - timedelta(hours=3),
-    )
-    jobruns.write(staged, db, crashed)
-    current = JobRun(job_name="qtickets_load", trigger="cli", environment="demo")
-    jobruns.write(staged, db, current)
-    transforms.apply_all(staged, settings)
+    runs.write(ok)
+    crashed = LedgerRow(job_name=LEDGER_JOB, trigger="schedule", environment="demo", host="other-host",
+                        started_at=NOW - timedelta(hours=3))
+    runs.write(crashed)
+    current = LedgerRow(job_name=LEDGER_JOB, trigger="cli", environment="demo")
+    runs.write(current)
+    transforms.bring_up_to_date(staged, settings)
 
-    _, runs = query_rows(staged, "SELECT run_id, status, effective_status, rows_total FROM zakaz.v_job_runs")
-    by_id = {r[0]: r[1:] for r in runs}
+    _, rows = query_rows(staged, "SELECT run_id, status, effective_status, rows_total FROM zakaz.v_job_runs")
+    by_id = {r[0]: r[1:] for r in rows}
     assert by_id[ok.run_id] == ("success", "success", 2)
     assert by_id[crashed.run_id] == ("running", "crashed", 0)
     assert by_id[current.run_id] == ("running", "running", 0)
@@ -381,15 +405,6 @@ def test_freshness_and_crashed_runs(settings, staged, version, insert):
     )
     assert [r[0] for r in fresh] == ["events", "inventory", "orders", "sales", "shows"]
 
-    # A later run on the crashed run's host closes it out as failed.
-    successor = JobRun(job_name="qtickets_load", trigger="cli", environment="demo", host="other-host")
-    assert jobruns.close_orphans(staged, db, successor) == 1
-    _, after = query_rows(
-        staged,
-        "SELECT status, effective_status, error FROM zakaz.v_job_runs WHERE run_id = {r:String}",
-        {"r": crashed.run_id},
-    )
-    assert after[0][0] == after[0][1] == "failed" and "did not finish" in after[0][2]
 
 
 def test_smoke_checks_pass_and_catch_negative_inventory(settings, staged, version, insert):
@@ -422,11 +437,10 @@ def test_smoke_checks_pass_and_catch_negative_inventory(settings, staged, versio
             }
         ],
     )
-    transforms.ensure_bookkeeping(staged, settings)
-    run = JobRun(job_name="qtickets_load", trigger="cli", environment="demo")
+    run = LedgerRow(job_name=LEDGER_JOB, trigger="cli", environment="demo")
     run.finish("success")
-    jobruns.write(staged, db, run)
-    transforms.apply_all(staged, settings)
+    ledger(staged, settings).write(run)
+    transforms.bring_up_to_date(staged, settings)
     results = transforms.smoke_checks(staged, settings)
     assert len(results) == 7 and all(ok for _, ok, _ in results), results
 
@@ -449,27 +463,6 @@ def test_smoke_checks_pass_and_catch_negative_inventory(settings, staged, versio
             }
         ],
     )
-    transforms.apply_all(staged, settings)  # the views show staging as of the last refresh of the marts
+    transforms.bring_up_to_date(staged, settings)  # the views show staging as of the last mart refresh
     failed = {name for name, ok, _ in transforms.smoke_checks(staged, settings) if not ok}
     assert failed == {"no negative inventory"}
-
-
-def test_spooled_run_rows_are_written_by_the_next_process(settings, tmp_path):
-    """A run that could not open ClickHouse (chdb held elsewhere) spools its row; the next drain of the same
-    warehouse writes it, and a row of another warehouse (a prod server that was down) stays spooled."""
-    skipped = JobRun(job_name="qtickets_load", trigger="schedule", environment="demo")
-    skipped.finish("skipped", "another run (pid 1) is still active; nothing done")
-    elsewhere = JobRun(job_name="qtickets_load", trigger="cli", environment="prod")
-    elsewhere.finish("failed", "cannot connect to ClickHouse at http://127.0.0.1:1")
-    jobruns.spool(tmp_path, elsewhere, "http://127.0.0.1:1#zakaz")
-    jobruns.spool(tmp_path, skipped, settings.warehouse)
-    with connect(settings) as client:
-        transforms.ensure_bookkeeping(client, settings)
-        assert jobruns.drain_spool(client, settings.database, tmp_path, settings.warehouse) == 1
-        assert jobruns.drain_spool(client, settings.database, tmp_path, settings.warehouse) == 0
-        _, rows = query_rows(
-            client, "SELECT run_id, status, trigger, error, started_at FROM zakaz.v_job_runs"
-        )
-    assert [r[:4] for r in rows] == [(skipped.run_id, "skipped", "schedule", skipped.error)]
-    assert abs((rows[0][4].replace(tzinfo=UTC) - skipped.started_at).total_seconds()) < 0.001
-    assert elsewhere.run_id in (tmp_path / jobruns.SPOOL_FILE).read_text()  # waits for its own warehouse

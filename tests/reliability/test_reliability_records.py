@@ -1,10 +1,12 @@
-"""Scenario 14: malformed records from the API, served through a rewriting proxy in front of the sandbox."""
+"""Scenario 14: malformed records from the API, served through a rewriting proxy in front of the sandbox.
+How the tap names each kind of invalid record (wrong types, a missing key, …): tap-qtickets/tests/
+test_tap_bad_input.py; here one kind shows what the whole pipeline does with it."""
 
 from __future__ import annotations
 
 import pytest
 from reliability_harness import assert_failed_run, finish_scenario, job_runs
-from reliability_proxy import HUGE, RewritingProxy, missing_id, tolerable, wrong_types
+from reliability_proxy import HUGE, RewritingProxy, tolerable, wrong_types
 
 pytestmark = pytest.mark.e2e
 
@@ -20,17 +22,12 @@ def test_s14a_unknown_fields_and_huge_strings_load_exactly(pipe, sandbox):
     finish_scenario(pipe, sandbox)
 
 
-@pytest.mark.parametrize(
-    "rewrite",
-    [wrong_types, missing_id],
-    ids=["wrong_types", "missing_id"],
-)
-def test_s14b_invalid_records_fail_loudly_and_next_run_recovers(rewrite, pipe, sandbox):
-    with RewritingProxy(sandbox.root_url, rewrite) as proxy:
+def test_s14b_invalid_records_fail_loudly_and_next_run_recovers(pipe, sandbox):
+    with RewritingProxy(sandbox.root_url, wrong_types) as proxy:
         failed = pipe.cli("run", QTICKETS_BASE_URL=proxy.root_url + "/api/rest/v1")
     assert proxy.rewritten >= 1
     error = assert_failed_run(pipe, failed.returncode, failed.stderr, None, "orders")
-    assert any(field in error for field in ("price", "event_id", "'id'", " id ")), error
+    assert any(field in error for field in ("price", "event_id")), error
 
     clean = pipe.cli("run")
     assert clean.returncode == 0, clean.stderr[-3000:]

@@ -1,18 +1,20 @@
 """Test helpers shared by the pipeline's end-to-end suite (orchestrate/tests), the reliability suite
-(tests/reliability) and bench/soak.py: an installed throw-away Meltano project, a runner of the real
-`qtickets-pipeline` CLI with an isolated chdb directory and Meltano system database, and the comparisons
-of the loaded views with the sandbox's `/_sandbox/truth`."""
+(tests/reliability) and bench/soak.py: an installed throw-away Meltano project (with the tap's catalog
+cached), a runner of the real `qtickets-pipeline` and `meltano` CLIs with an isolated chdb directory, Meltano
+system database and run directory, and the comparisons of the loaded views with the sandbox's
+`/_sandbox/truth`."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qtickets_pipeline import meltano_cli
+from qtickets_pipeline import meltano_cli, preflight
 from qtickets_pipeline.settings import load_settings
 from qtickets_pipeline.warehouse import connect, query_rows
 from qtickets_sandbox.inventory import TICKET_TRUTH_FIELDS
@@ -22,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]  # tests/support/ → the repository
 BIN = Path(sys.executable).parent
 TOKEN = "e2e-token-7f3a"
 PROJECT_PARTS = ("tap-qtickets", "target-clickhouse", "orchestrate", "transform", "requirements.lock")
+CATALOG_CACHE = "catalog-cache"  # in an installed project: the work dir of the Pipeline that made the catalog
 
 
 def install_project(root: Path, meltano_yml: str | None = None) -> Path:
@@ -35,6 +38,9 @@ def install_project(root: Path, meltano_yml: str | None = None) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "MELTANO_"))}
     settings = load_settings(environment="demo", project_root=root)
     meltano_cli.install(type(settings)(**{**settings.__dict__, "env": env}))
+    # The tap's catalog, made once here (two Meltano commands, ~3 s) and given to every Pipeline: a test's
+    # first run then starts as every scheduled run does. A test with another selection makes its own.
+    preflight.catalog(Pipeline(root, root / CATALOG_CACHE, "http://127.0.0.1:9").settings())
     return root
 
 
@@ -50,6 +56,12 @@ class Pipeline:
         for kind in ("extractors", "loaders"):
             if not (meltano_dir / kind).exists():
                 (meltano_dir / kind).symlink_to(project / ".meltano" / kind)
+        cached = project / CATALOG_CACHE / "meltano" / "run" / "qtickets-pipeline"
+        if cached.is_dir() and work != project / CATALOG_CACHE:
+            own = meltano_dir / "run" / "qtickets-pipeline"
+            own.mkdir(parents=True, exist_ok=True)
+            for catalog in cached.glob("catalog-*.json"):
+                shutil.copy(catalog, own / catalog.name)
         self.env = {
             k: v for k, v in os.environ.items()
             if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "LOG_", "TAP_QTICKETS", "TARGET_CLICKHOUSE"))
@@ -211,10 +223,11 @@ def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:
 
 
 def runs(pipe: Pipeline) -> list[tuple]:
-    """(status, rows_loaded, http_requests, error, trigger) per load, oldest first."""
+    """(status, rows_loaded, http_requests, error, trigger) per load, oldest first, from the target's own
+    ledger (its view v_job_runs comes with the models, after the first successful load)."""
     return pipe.query(
         "SELECT status, rows_loaded, http_requests, error, trigger "
-        "FROM zakaz.v_job_runs ORDER BY started_at"
+        "FROM zakaz.meta_job_runs FINAL ORDER BY started_at"
     )
 
 

@@ -118,7 +118,7 @@ def seed(client, db: str, insert, version) -> None:
 def seeded(client, settings, insert, version):
     """`client`'s database seeded and its transforms applied."""
     seed(client, settings.database, insert, version)
-    transforms.apply_all(client, settings)
+    transforms.bring_up_to_date(client, settings)
     return client
 
 
