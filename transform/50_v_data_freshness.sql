@@ -1,6 +1,6 @@
 -- Freshness per stream: when rows last arrived, the newest source change and how far behind now it is, raw
--- rows vs unique keys (the gap is versions not merged yet), plus the last successful load and the last
--- load. `source_lag_s` is for the streams that change all day (orders, sales: the newest order or ticket
+-- rows vs unique keys (the gap is versions not merged yet; the streams the marts read), plus the last
+-- successful load and the last load. `source_lag_s` is for the streams that change all day (orders, sales: the newest order or ticket
 -- change; inventory: the newest snapshot); reference data (events, shows, discounts, promo codes) may well
 -- not change for weeks, so its lag is NULL: `load_lag_s` says whether it is being read. A source clock
 -- ahead of this one shows as 0, not as a negative lag.
@@ -37,11 +37,16 @@ WITH
         SELECT 'inventory', max(_sdc_batched_at), max(snapshot_at), true, count(), uniqExact(show_id, zone_id)
         FROM {{ staging.inventory }}
         UNION ALL
-        SELECT 'discounts', max(_sdc_batched_at), NULL, false, count(), uniqExact(id)
-        FROM {{ staging.discounts }}
-        UNION ALL
-        SELECT 'promo_codes', max(_sdc_batched_at), NULL, false, count(), uniqExact(id)
-        FROM {{ staging.promo_codes }}
+        -- Every other stream (discounts, promo codes, …): what the ledger knows, the loads that brought rows.
+        SELECT stream, max(finished_at), NULL, false, NULL, NULL
+        FROM
+        (
+            SELECT arrayJoin(mapKeys(rows_loaded)) AS stream, finished_at, rows_loaded[stream] AS rows
+            FROM {{ database }}.v_job_runs
+            WHERE job_name = '{{ job }}' AND status = 'success'
+        )
+        WHERE rows > 0 AND stream NOT IN ('events', 'shows', 'orders', 'sales', 'inventory')
+        GROUP BY stream
     )
 SELECT
     s.stream                                                        AS stream,

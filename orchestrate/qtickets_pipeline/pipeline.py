@@ -117,6 +117,7 @@ class RunWatcher:
     def __init__(self, result: RunResult) -> None:
         self.result = result
         self.errors: list[str] = []
+        self.exit_codes: dict[str, int] = {}  # Meltano's, per plugin type (loaders, extractors)
         self.returncode = 0
 
     def take(self, event: dict | str) -> None:
@@ -132,6 +133,8 @@ class RunWatcher:
                 return
         level = str(event.get("level", "")).lower()
         plugin = event.get("string_id")
+        if isinstance(event.get("exit_codes"), dict):  # Meltano's verdict on the block: who failed, how
+            self.exit_codes = {str(k): int(v) for k, v in event["exit_codes"].items() if isinstance(v, int)}
         if level in meltano_cli.ERROR_LEVELS:
             text = str(event.get("event") or "")
             if plugin in meltano_cli.PLUGINS and text.startswith(meltano_cli.PLUGINS):
@@ -161,10 +164,19 @@ class RunWatcher:
         result.http_requests = dict(outcome.get("http_requests") or {})
         result.window_start = outcome.get("window_start")
 
+    def died(self) -> str | None:
+        """A plugin that ended without saying why (killed, crashed), as Meltano saw it exit."""
+        for kind, plugin in (("loaders", meltano_cli.TARGET), ("extractors", meltano_cli.TAP)):
+            code = self.exit_codes.get(kind)
+            if code:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                return f"{plugin} {how} before it recorded the load (see its log: LOG_LEVEL=DEBUG)"
+        return None
+
     def cause(self, settings: Settings) -> str:
         """The failure in one line, naming the variable the user set."""
-        text = self.result.error or (self.errors[-1] if self.errors else
-                                     f"meltano run {JOB_NAME} exited with code {self.returncode}")
+        text = self.result.error or (self.errors[-1] if self.errors else None) or self.died() or \
+            f"meltano run {JOB_NAME} exited with code {self.returncode}"
         text = name_user_settings(redact(text, *settings.secrets), settings.env)
         refused = f"nothing listens at {DEMO.base_url} (connection refused)"
         if settings.environment == "demo" and refused in text:

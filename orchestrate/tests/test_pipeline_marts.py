@@ -173,15 +173,7 @@ class RefreshIncomplete(AssertionError):
     """The refresh after a stop left the views other than a rebuild would."""
 
 
-RENAMED_EVENT_LOST = (
-    "marts.py: a refresh stopped after apply_sales' DELETE and before its INSERT loses, until a rebuild, "
-    "every mart_sales row of a renamed (or re-zoned) event that has no new staging row: the next refresh "
-    "finds an event's tickets through mart_sales (10_sales_changes.sql `changed_events`), where the DELETE "
-    "already removed them, so they are neither re-derived nor counted (mart_attendance drops them too)")
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=RefreshIncomplete, reason=RENAMED_EVENT_LOST)
 def test_a_refresh_stopped_at_any_statement_is_completed_by_the_next(settings, account, version, insert,
                                                                      statements):
     """Stop k: a new load's changes, a refresh that stops before its statement k, then a whole refresh;
