@@ -213,9 +213,10 @@ class ClickHouseConnector:
         Returns the column types to load into, in table order. Also moves the version sequence
         above the table's latest `_sdc_version`."""
         wanted = self.column_types(stream_name, schema, key_properties)
-        columns = ensure_table(
-            self.client, stream_name, self.database, table, wanted, key_properties, self.engine_options
-        )
+        defaults = {name: prop["default"] for name, prop in (schema.get("properties") or {}).items()
+                    if isinstance(prop, Mapping) and "default" in prop}
+        columns = ensure_table(self.client, stream_name, self.database, table, wanted, key_properties,
+                               self.engine_options, defaults)
         self.versions.ensure_above(max_version(self.client, self.database, table))
         self._inserted[table] += 0
         return columns

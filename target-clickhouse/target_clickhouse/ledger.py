@@ -46,6 +46,7 @@ COLUMNS = {
     "window_start": "Nullable(DateTime64(3, 'UTC'))",  # what the tap read
     "window_end": "Nullable(DateTime64(3, 'UTC'))",
     "state": "String",  # the Singer state committed with a successful load
+    "account": "LowCardinality(String)",  # the source account a tap reported (several per warehouse)
 }
 
 
@@ -72,6 +73,7 @@ class LedgerRow:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     state: str = ""
+    account: str = ""
 
     def finish(self, status: str, error: str = "") -> None:
         self.status, self.error, self.finished_at = status, error[:MAX_ERROR_CHARS], now_utc()
@@ -88,7 +90,7 @@ class LedgerRow:
             "rows_loaded": self.rows_loaded, "http_requests": self.http_requests,
             "rows_total": sum(self.rows_loaded.values()), "error": self.error, "host": self.host,
             "pid": self.pid, "updated_at": now_utc(), "window_start": window[0], "window_end": window[1],
-            "state": self.state,
+            "state": self.state, "account": self.account,
         }
 
 
@@ -162,10 +164,11 @@ class Ledger:
                 values[key] = values[key].replace(tzinfo=UTC)
         return LedgerRow(**values)
 
-    def last_success(self, job_name: str) -> LedgerRow | None:
+    def last_success(self, job_name: str, account: str = "") -> LedgerRow | None:
         result = self.client.query(
-            f"SELECT run_id FROM {self.table} FINAL WHERE job_name = {{job:String}} AND status = 'success' "
-            "ORDER BY started_at DESC LIMIT 1", parameters={"job": job_name})
+            f"SELECT run_id FROM {self.table} FINAL WHERE job_name = {{job:String}} "
+            "AND account = {acc:String} AND status = 'success' ORDER BY started_at DESC LIMIT 1",
+            parameters={"job": job_name, "acc": account})
         return self.read(result.result_rows[0][0]) if result.result_rows else None
 
 

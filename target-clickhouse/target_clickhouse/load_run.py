@@ -165,7 +165,7 @@ class LoadRun:
                     extra={"load": {"run_id": row.run_id, "status": row.status, "job": row.job_name}})
 
     def _holds_a_load(self) -> bool:
-        last = self.ledger.last_success(self.row.job_name)
+        last = self.ledger.last_success(self.row.job_name, self.row.account)
         if last is None:
             return False
         tables = {self.connector.table_name(stream) for stream in last.rows_loaded}
@@ -184,6 +184,7 @@ class LoadRun:
             row.window_start = _instant(report.get("window_start")) or row.window_start
             row.window_end = _instant(report.get("window_end")) or row.window_end
             row.full_refresh = report.get("mode") != INCREMENTAL
+            row.account = str(report.get("account") or "")
             requests = report.get("requests")
             if isinstance(requests, dict):
                 row.http_requests = {str(k): int(v) for k, v in requests.items() if isinstance(v, int)}
@@ -259,7 +260,7 @@ class LoadRun:
         """The load's result as one object, logged with its last line (callers read it from the log)."""
         row = self.row
         return {"run_id": row.run_id, "job": row.job_name, "status": row.status, "error": row.error,
-                "reason": self.reason,
+                "reason": self.reason, "account": row.account,
                 "rows_loaded": row.rows_loaded, "http_requests": row.http_requests,
                 "window_start": row.window_start.isoformat() if row.window_start else None,
                 "window_end": row.window_end.isoformat() if row.window_end else None}

@@ -13,7 +13,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from target_clickhouse import schema_types as st
 from target_clickhouse.ddl import engine_clause, on_cluster
 from target_clickhouse.errors import ConfigError, SchemaEvolutionError
-from target_clickhouse.identifiers import qualified_table, quote_identifier
+from target_clickhouse.identifiers import escape_str, qualified_table, quote_identifier
 from target_clickhouse.values import is_loadable
 
 EXTRACTED_AT = "_sdc_extracted_at"
@@ -158,21 +158,35 @@ def ensure_table(
     columns: Mapping[str, st.ColumnType],
     key_properties: Sequence[str],
     options: EngineOptions,
+    defaults: Mapping[str, object] | None = None,
 ) -> dict[str, st.ColumnType]:
-    """Create the table or evolve it; returns the column types to load into (in `columns` order)."""
+    """Create the table or evolve it; returns the column types to load into (in `columns` order).
+
+    Key properties may grow at the end, by properties the table does not have yet (a stream gains an
+    `account`): they are added and appended to the ORDER BY in one ALTER (ClickHouse allows it for a new
+    column without a default), then given their schema `default` — the value the rows already there take —
+    and the table is merged once, so that those rows hold it (a key column cannot be materialized)."""
     target = qualified_table(database, table)
     current = existing_columns(client, database, table)
     if not current:
         client.command(create_table_sql(database, table, columns, key_properties, options))
         return dict(columns)
     keys = _sorting_key(client, database, table)
-    if keys != list(key_properties):
+    added_keys = list(key_properties[len(keys):])
+    if keys != list(key_properties[: len(keys)]) or any(key in current for key in added_keys):
         raise SchemaEvolutionError(
             f"stream '{stream}': key properties {list(key_properties)} differ from the ORDER BY {keys} of "
-            f"existing table {database}.{table}; ORDER BY cannot change in place"
+            f"existing table {database}.{table}; ORDER BY cannot change in place (only grow by new columns)"
         )
     final: dict[str, st.ColumnType] = {}
     statements: list[str] = []
+    if added_keys:
+        additions = [f"ADD COLUMN {quote_identifier(key)} {columns[key].sql}" for key in added_keys]
+        order_by = ", ".join(quote_identifier(key) for key in key_properties)
+        statements.append(", ".join([*additions, f"MODIFY ORDER BY ({order_by})"]))
+        statements += [f"MODIFY COLUMN {quote_identifier(key)} {columns[key].sql} DEFAULT "
+                       f"{_literal((defaults or {}).get(key))}" for key in added_keys]
+        current = {**current, **{key: columns[key] for key in added_keys}}
     if not _has_index(client, database, table, SDC_INDEX):  # tables made before the index existed
         statements.append(f"ADD {SDC_INDEX_SQL.replace('INDEX', 'INDEX IF NOT EXISTS', 1)}")
     for name, incoming in columns.items():
@@ -191,7 +205,18 @@ def ensure_table(
             raise SchemaEvolutionError(
                 f"stream '{stream}': cannot evolve table {database}.{table} ({statement}): {exc}"
             ) from exc
+    if added_keys:
+        client.command(f"OPTIMIZE TABLE {target}{on_cluster(options.cluster)} FINAL")
     return final
+
+
+def _literal(value: object) -> str:
+    """A schema default as a ClickHouse literal (NULL-free: key columns are not Nullable)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return f"'{escape_str('' if value is None else str(value))}'"
 
 
 def max_version(client: Client, database: str, table: str) -> int:

@@ -165,6 +165,19 @@ def test_changed_keys_are_a_clear_error(warehouse):
         warehouse.run([warehouse.schema("s", KEYED, ["v"])])
 
 
+def test_keys_grow_in_place_by_a_new_property_whose_default_the_old_rows_take(warehouse):
+    """A stream gains an `account` key: the rows already loaded take the schema's default, nothing is
+    reloaded, and from then on the same id in two accounts is two rows."""
+    warehouse.run([warehouse.schema("keyed", KEYED, ["id"]), warehouse.record("keyed", {"id": 1, "v": 10})])
+    with_account = {**KEYED, "account": {"type": "string", "default": "main"}}
+    warehouse.run([warehouse.schema("keyed", with_account, ["id", "account"]),
+                   warehouse.record("keyed", {"id": 1, "v": 11, "account": "spb"}),
+                   warehouse.record("keyed", {"id": 2, "v": 20, "account": "main"})])
+    assert _engine(warehouse, "stg_qtickets_keyed_raw")[1] == "id, account"
+    rows = warehouse.query("SELECT account, id, v FROM stg_qtickets_keyed_raw FINAL ORDER BY account, id")
+    assert rows == [("main", 1, 10), ("main", 2, 20), ("spb", 1, 11)]
+
+
 def test_widening_rules():
     assert widen("Int64", "Float64") == "Float64"
     assert widen("Float64", "Int64") == "Float64"
