@@ -18,6 +18,7 @@ ORDER BY name;
 CREATE OR REPLACE VIEW {{ database }}.v_job_runs {{ on_cluster }} AS
 SELECT
     job_name,
+    account,
     run_id,
     trigger,
     environment,

@@ -10,11 +10,12 @@
 DROP TABLE IF EXISTS {{ database }}.mart_sales_next {{ on_cluster }};
 DROP TABLE IF EXISTS {{ database }}.mart_pending_shows {{ on_cluster }};
 
--- One row per ticket of a paid order, its latest version, with its event's city and name (v_sales_latest,
--- v_sales_14d). `day` is the day it was paid in REPORT_TZ (1970-01-01 if never): partitions by month and
+-- One row per ticket of a paid order (a ticket is account × ticket_id), its latest version, with its event's
+-- city and name (v_sales_latest, v_sales_14d). `day` is the day it was paid in REPORT_TZ (1970-01-01 if never): partitions by month and
 -- orders by (day, event) for the date-range and event filters of the dashboards.
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_sales {{ on_cluster }}
 (
+    account            LowCardinality(String),       -- the QTickets account (ids may repeat across)
     ticket_id          Int64,
     order_id           Nullable(Int64),
     status             LowCardinality(String),       -- sold | refunded | cancelled
@@ -49,17 +50,18 @@ CREATE TABLE IF NOT EXISTS {{ database }}.mart_sales {{ on_cluster }}
 )
 ENGINE = {{ engine.MergeTree }}
 PARTITION BY toYYYYMM(day)
-ORDER BY (day, event_id, ticket_id)
+ORDER BY (account, day, event_id, ticket_id)
 SETTINGS allow_nullable_key = 1;
 
 -- The refresh's work: the new row of every ticket that changed (status '' = no longer a paid ticket).
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_sales_changes {{ on_cluster }} AS {{ database }}.mart_sales
 ENGINE = {{ engine.MergeTree }}
-ORDER BY ticket_id;
+ORDER BY (account, ticket_id);
 
 -- Attendance per show × zone (v_attendance_by_show), recounted for the shows a refresh touched.
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_attendance {{ on_cluster }}
 (
+    account            LowCardinality(String),       -- the QTickets account (ids may repeat across)
     show_id            Nullable(Int64),
     zone_id            LowCardinality(Nullable(String)),
     event_id           Nullable(Int64),
@@ -70,17 +72,18 @@ CREATE TABLE IF NOT EXISTS {{ database }}.mart_attendance {{ on_cluster }}
     checked_in         UInt64
 )
 ENGINE = {{ engine.MergeTree }}
-ORDER BY (show_id, zone_id)
+ORDER BY (account, show_id, zone_id)
 SETTINGS allow_nullable_key = 1;
 
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_attendance_next {{ on_cluster }} AS {{ database }}.mart_attendance
 ENGINE = {{ engine.MergeTree }}
-ORDER BY (show_id, zone_id)
+ORDER BY (account, show_id, zone_id)
 SETTINGS allow_nullable_key = 1;
 
 -- The events directory (dim_events), rebuilt by every refresh (one row per event: small).
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_events {{ on_cluster }}
 (
+    account            LowCardinality(String),       -- the QTickets account (ids may repeat across)
     event_id           Int64,
     name               Nullable(String),
     is_active          Nullable(Int64),
@@ -97,17 +100,18 @@ CREATE TABLE IF NOT EXISTS {{ database }}.mart_events {{ on_cluster }}
     updated_at         Nullable(DateTime64(6, 'UTC'))
 )
 ENGINE = {{ engine.MergeTree }}
-ORDER BY event_id;
+ORDER BY (account, event_id);
 
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_events_next {{ on_cluster }} AS {{ database }}.mart_events
 ENGINE = {{ engine.MergeTree }}
-ORDER BY event_id;
+ORDER BY (account, event_id);
 
 -- The newest seat snapshot of every show × zone (v_inventory_latest, v_inventory_by_event), folded forward
 -- from the new snapshots of each refresh. The `*_state` columns keep argMax over (snapshot_at,
 -- _sdc_version) exactly as a GROUP BY over every snapshot would compute it (NULLs skipped).
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_inventory {{ on_cluster }}
 (
+    account            LowCardinality(String),       -- the QTickets account (ids may repeat across)
     show_id            Int64,
     zone_id            String,
     event_id           Nullable(Int64),
@@ -126,12 +130,12 @@ CREATE TABLE IF NOT EXISTS {{ database }}.mart_inventory {{ on_cluster }}
     disabled_state     AggregateFunction(argMax, Nullable(Int64), Tuple(DateTime64(6, 'UTC'), UInt64))
 )
 ENGINE = {{ engine.MergeTree }}
-ORDER BY (event_id, show_id, zone_id)
+ORDER BY (account, event_id, show_id, zone_id)
 SETTINGS allow_nullable_key = 1;
 
 CREATE TABLE IF NOT EXISTS {{ database }}.mart_inventory_next {{ on_cluster }} AS {{ database }}.mart_inventory
 ENGINE = {{ engine.MergeTree }}
-ORDER BY (event_id, show_id, zone_id)
+ORDER BY (account, event_id, show_id, zone_id)
 SETTINGS allow_nullable_key = 1;
 
 -- How far the marts are: per staging table the highest _sdc_version and _sdc_batched_at already folded

@@ -2,6 +2,7 @@
 -- A thin read of mart_events (transform/05_marts.sql), which every refresh rebuilds from staging.
 CREATE OR REPLACE VIEW {{ database }}.dim_events {{ on_cluster }} AS
 SELECT
+    account,
     event_id,
     name,
     is_active,

@@ -6,6 +6,7 @@
 -- checked_at is the scan at the entrance: scans change only the ticket, which the tap's ticket pass reads.
 CREATE OR REPLACE VIEW {{ database }}.v_sales_latest {{ on_cluster }} AS
 SELECT
+    account,
     ticket_id,
     order_id,
     status,

@@ -5,6 +5,7 @@
 -- refresh computes in that zone (and recomputes for every ticket when REPORT_TZ changes).
 CREATE OR REPLACE VIEW {{ database }}.v_sales_14d {{ on_cluster }} AS
 SELECT
+    account,
     day,
     event_id,
     any(event_name)                                                  AS event_name,
@@ -17,4 +18,4 @@ SELECT
 FROM {{ database }}.mart_sales
 WHERE payed_at IS NOT NULL
   AND day >= toDate(now(), '{{ report_tz }}') - 13
-GROUP BY day, event_id, city;
+GROUP BY account, day, event_id, city;

@@ -4,6 +4,7 @@
 -- A thin read of mart_attendance, which the refresh recounts for every show its load touched.
 CREATE OR REPLACE VIEW {{ database }}.v_attendance_by_show {{ on_cluster }} AS
 SELECT
+    account,
     show_id,
     zone_id,
     event_id,

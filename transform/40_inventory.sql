@@ -3,6 +3,7 @@
 -- (argMax over (snapshot_at, _sdc_version) picks the newest snapshot row).
 CREATE OR REPLACE VIEW {{ database }}.v_inventory_latest {{ on_cluster }} AS
 SELECT
+    account,
     show_id,
     zone_id,
     event_id,
@@ -17,6 +18,7 @@ WHERE NOT show_deleted;
 
 CREATE OR REPLACE VIEW {{ database }}.v_inventory_by_event {{ on_cluster }} AS
 SELECT
+    account,
     event_id,
     uniqExact(show_id)  AS shows,
     sum(capacity)       AS capacity,
@@ -28,4 +30,4 @@ SELECT
     max(snapshot_at)    AS newest_snapshot_at
 FROM {{ database }}.mart_inventory
 WHERE NOT show_deleted
-GROUP BY event_id;
+GROUP BY account, event_id;

@@ -10,8 +10,8 @@ WHERE database = '{{ database }}'
                'v_inventory_latest', 'v_inventory_by_event', 'v_data_freshness', '{{ table.sales }}',
                'v_attendance_by_show');
 
-SELECT 'no duplicate tickets in v_sales_latest' AS check, count() = uniqExact(ticket_id) AS ok,
-       concat(toString(count()), ' rows, ', toString(uniqExact(ticket_id)), ' distinct ticket ids') AS detail
+SELECT 'no duplicate tickets in v_sales_latest' AS check, count() = uniqExact(account, ticket_id) AS ok,
+       concat(toString(count()), ' rows, ', toString(uniqExact(account, ticket_id)), ' distinct tickets') AS detail
 FROM {{ database }}.v_sales_latest;
 
 SELECT 'statuses are sold/refunded/cancelled' AS check, countIf(status NOT IN ('sold', 'refunded', 'cancelled')) = 0 AS ok,
@@ -29,9 +29,11 @@ SELECT 'no crashed runs' AS check, countIf(effective_status = 'crashed') = 0 AS 
        concat(toString(countIf(effective_status = 'crashed')), ' runs stuck in running') AS detail
 FROM {{ database }}.v_job_runs;
 
-SELECT 'every stream has rows' AS check, count() >= 5 AND countIf(raw_rows = 0) = 0 AS ok,
-       if(countIf(raw_rows = 0) = 0, concat('all ', toString(count()), ' have rows'),
-          concat('empty: ', arrayStringConcat(groupArrayIf(stream, raw_rows = 0), ', '))) AS detail
+SELECT 'every stream has rows' AS check,
+       length(arrayFilter(s -> NOT has(groupArrayIf(stream, raw_rows > 0), s), ['events', 'shows', 'orders', 'sales', 'inventory'])) = 0 AS ok,
+       if(ok, 'events, shows, orders, sales, inventory',
+          concat('empty: ', arrayStringConcat(arrayFilter(s -> NOT has(groupArrayIf(stream, raw_rows > 0), s),
+                                              ['events', 'shows', 'orders', 'sales', 'inventory']), ', '))) AS detail
 FROM {{ database }}.v_data_freshness;
 
 SELECT 'no negative inventory' AS check,

@@ -21,8 +21,11 @@ next one (a ticket already rewritten no longer differs from its mart row; counts
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+
+from target_clickhouse import on_cluster
 
 from . import logs, sqlfiles, watermarks
 from .settings import Settings
@@ -30,6 +33,7 @@ from .settings import Settings
 log = logs.get("marts")
 
 REFRESH_DIR = "refresh"
+_CREATED = re.compile(r"CREATE TABLE IF NOT EXISTS (\S+)")
 MARTS_FILE = "05_marts.sql"
 WHOLE_MARTS = {"30_attendance.sql": "mart_attendance", "40_events.sql": "mart_events",
                "50_inventory.sql": "mart_inventory"}
@@ -53,6 +57,17 @@ def model_files(settings: Settings, names: dict[str, str], rendered: list) -> li
     every_row = {**names, **watermarks.NONE.template_names(), "incremental": "0"}
     refresh = [sqlfiles.load(path, every_row) for path in refresh_files(settings)]
     return [f for f in rendered if f.path.name == MARTS_FILE] + refresh
+
+
+def drop(client, settings: Settings, rendered: list) -> None:
+    """Drop the marts (the tables the marts' DDL creates): derived data, rebuilt from staging."""
+    ddl = next(f for f in rendered if f.path.name == MARTS_FILE)
+    for statement in ddl.statements:
+        found = _CREATED.match(statement)
+        if found:
+            client.command(f"DROP TABLE IF EXISTS {found.group(1)}{on_cluster(settings.cluster)} SYNC",
+                           settings={"check_table_dependencies": 0})
+    log.info("marts dropped: their SQL changed, they are built anew")
 
 
 def check_staging(settings: Settings, names: dict[str, str], existing: set[str]) -> None:
@@ -97,7 +112,8 @@ def apply_sales(client, database: str, incremental: bool) -> None:
     """mart_sales takes mart_sales_changes: the changed tickets' rows replaced (rebuilding: all rows)."""
     mart, changes = f"{database}.mart_sales", f"{database}.mart_sales_changes"
     if incremental:
-        client.command(f"DELETE FROM {mart} WHERE ticket_id IN (SELECT ticket_id FROM {changes})")
+        client.command(f"DELETE FROM {mart} WHERE (account, ticket_id) IN "
+                       f"(SELECT account, ticket_id FROM {changes})")
     else:
         client.command(f"TRUNCATE TABLE {mart}")
     client.command(f"INSERT INTO {mart} SELECT * FROM {changes} WHERE status != ''")

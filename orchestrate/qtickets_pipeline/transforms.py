@@ -85,12 +85,14 @@ def bring_up_to_date(client, settings: Settings, *, rebuild: bool = False) -> Ou
     existing = sqlfiles.existing_tables(client, settings.database)
     marts.check_staging(settings, names, existing)
     ddl = applied.get(DDL) != wanted[DDL]
+    rebuild = rebuild or applied.get(MARTS) != wanted[MARTS]
+    if applied.get(MARTS) not in (None, wanted[MARTS]):  # their shape may have changed: made anew
+        marts.drop(client, settings, files)
     if ddl:
         for sql_file in files:
             sqlfiles.check_staging(sql_file, sql_file.path.name, settings.database, existing)
             sqlfiles.apply_file(client, sql_file)
         log.info("model files applied: %s", ", ".join(f.path.name for f in files))
-    rebuild = rebuild or applied.get(MARTS) != wanted[MARTS]
     result = marts.refresh(client, settings, names, rebuild=rebuild)
     if wanted != applied:
         rows = ", ".join(f"('{name}', '{checksum}', now64(6))" for name, checksum in wanted.items())

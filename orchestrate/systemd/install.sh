@@ -8,6 +8,7 @@
 #   orchestrate/systemd/install.sh systemd   # check, write the units, enable and start the timer (as root)
 #   orchestrate/systemd/install.sh cron      # check, print the crontab line and install its logrotate rule
 #   orchestrate/systemd/install.sh render D  # only write the filled-in units into directory D (a preview)
+#   orchestrate/systemd/install.sh render-cron / render-logrotate   # only print the cron line / logrotate rule
 #   orchestrate/systemd/install.sh check     # only the checks
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -52,13 +53,16 @@ case "${1:-}" in
     else
       echo "# as root, rotate the cron log: $0 render-logrotate > /etc/logrotate.d/qtickets-pipeline" >&2
     fi
+    "$0" render-cron
+    ;;
+  render-cron)
     render "$here/crontab" | grep -v '^#'
     ;;
   render-logrotate)
     render "$here/logrotate"
     ;;
   *)
-    echo "usage: $0 systemd | cron | check | render DIR | render-logrotate   (QTICKETS_HOME=$home QTICKETS_USER=$user)" >&2
+    echo "usage: $0 systemd | cron | check | render DIR | render-cron | render-logrotate   (QTICKETS_HOME=$home QTICKETS_USER=$user)" >&2
     exit 2
     ;;
 esac

@@ -68,8 +68,8 @@ def staged(settings):
     with connect(settings) as client:
         for stream, (key, columns) in STAGING.items():
             client.command(
-                f"CREATE TABLE {settings.database}.stg_qtickets_{stream}_raw ({columns}, {SDC}) "
-                f"ENGINE = ReplacingMergeTree(_sdc_version) ORDER BY ({key})"
+                f"CREATE TABLE {settings.database}.stg_qtickets_{stream}_raw ({columns}, {SDC}, "
+                f"account String) ENGINE = ReplacingMergeTree(_sdc_version) ORDER BY ({key}, account)"
             )
         ledger(client, settings).ensure_table()
         yield client

@@ -54,6 +54,27 @@ def test_units_render_with_every_path_from_one_variable(tmp_path):
     assert "ExecStart=/srv/qtickets/.venv/bin/qtickets-pipeline run" in service and "User=svc" in service
     assert "WorkingDirectory=/srv/qtickets" in service
     assert not re.search(r"@\w+@", service + (tmp_path / "qtickets-pipeline.timer").read_text())
-    cron = subprocess.run([str(REPO / "orchestrate" / "systemd" / "install.sh"), "cron"], env=env,
+    cron = subprocess.run([str(REPO / "orchestrate" / "systemd" / "install.sh"), "render-cron"], env=env,
                           capture_output=True, text=True, check=True, timeout=30).stdout
     assert cron.startswith("*/30 * * * * cd /srv/qtickets && .venv/bin/qtickets-pipeline run")
+    install = str(REPO / "orchestrate" / "systemd" / "install.sh")
+    rotate = subprocess.run([install, "render-logrotate"], env=env, capture_output=True, text=True,
+                            check=True, timeout=30).stdout
+    assert rotate.startswith("# The cron log") and "/srv/qtickets/data/qtickets-pipeline.cron.log {" in rotate
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("prepare", "named"), [
+    ((), "holds no meltano.yml"),
+    (("meltano.yml",), "has no qtickets-pipeline: run `make install`"),
+    (("meltano.yml", ".venv/bin/qtickets-pipeline"), "QTICKETS_USER=nobody-here does not exist"),
+])
+def test_install_checks_name_what_is_missing_in_one_line(tmp_path, prepare, named):
+    for name in prepare:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+        (tmp_path / name).chmod(0o755)
+    env = {"QTICKETS_HOME": str(tmp_path), "QTICKETS_USER": "nobody-here", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(REPO / "orchestrate" / "systemd" / "install.sh"), "systemd"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and named in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr

@@ -8,38 +8,40 @@ INSERT INTO {{ database }}.mart_attendance_next
 WITH
     shows AS
     (
-        SELECT id, start_date, finish_date FROM {{ staging.shows }} FINAL
+        SELECT account, id, start_date, finish_date FROM {{ staging.shows }} FINAL
     ),
     changed AS
     (
-        SELECT ticket_id FROM {{ database }}.mart_sales_changes
+        SELECT account, ticket_id FROM {{ database }}.mart_sales_changes
     ),
     touched AS
     (
-        SELECT show_id FROM {{ database }}.mart_sales WHERE ticket_id IN changed
+        SELECT account, show_id FROM {{ database }}.mart_sales WHERE (account, ticket_id) IN changed
         UNION ALL
-        SELECT show_id FROM {{ database }}.mart_sales_changes
+        SELECT account, show_id FROM {{ database }}.mart_sales_changes
         UNION ALL
-        SELECT a.show_id
+        SELECT a.account, a.show_id
         FROM {{ database }}.mart_attendance AS a
-        LEFT JOIN shows AS s ON s.id = a.show_id
+        LEFT JOIN shows AS s ON s.account = a.account AND s.id = a.show_id
         WHERE NOT (a.show_start_at <=> s.start_date AND a.show_finish_at <=> s.finish_date)
     ),
     tickets AS
     (
-        SELECT show_id, zone_id, event_id, city_timezone, checked_at
+        SELECT account, show_id, zone_id, event_id, city_timezone, checked_at
         FROM {{ database }}.mart_sales
-        WHERE {{ incremental }} AND status = 'sold' AND show_id IN touched AND ticket_id NOT IN changed
+        WHERE {{ incremental }} AND status = 'sold' AND (account, show_id) IN touched
+          AND (account, ticket_id) NOT IN changed
         UNION ALL
-        SELECT show_id, zone_id, event_id, city_timezone, checked_at
+        SELECT account, show_id, zone_id, event_id, city_timezone, checked_at
         FROM {{ database }}.mart_sales_changes
         WHERE status = 'sold'
     )
 SELECT *
 FROM {{ database }}.mart_attendance
-WHERE {{ incremental }} AND show_id NOT IN touched
+WHERE {{ incremental }} AND (account, show_id) NOT IN touched
 UNION ALL
 SELECT
+    a.account                                                  AS account,
     a.show_id                                                  AS show_id,
     a.zone_id                                                  AS zone_id,
     a.event_id                                                 AS event_id,
@@ -51,6 +53,7 @@ SELECT
 FROM
 (
     SELECT
+        account,
         show_id,
         zone_id,
         any(event_id)                       AS event_id,
@@ -58,8 +61,8 @@ FROM
         count()                             AS tickets_sold,
         countIf(checked_at IS NOT NULL)     AS checked_in
     FROM tickets
-    WHERE NOT {{ incremental }} OR show_id IN touched
-    GROUP BY show_id, zone_id
+    WHERE NOT {{ incremental }} OR (account, show_id) IN touched
+    GROUP BY account, show_id, zone_id
 ) AS a
-LEFT JOIN shows AS sh ON sh.id = a.show_id
+LEFT JOIN shows AS sh ON sh.account = a.account AND sh.id = a.show_id
 SETTINGS transform_null_in = 1;

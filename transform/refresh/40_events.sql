@@ -2,6 +2,7 @@
 -- highest _sdc_version wins), with the first/last non-deleted show and the number of shows.
 INSERT INTO {{ database }}.mart_events_next
 SELECT
+    e.account                  AS account,
     e.id                       AS event_id,
     e.name                     AS name,
     e.is_active                AS is_active,
@@ -20,11 +21,12 @@ FROM {{ staging.events }} AS e FINAL
 LEFT JOIN
 (
     SELECT
+        account,
         event_id,
         min(start_date) AS first_show_at,
         max(start_date) AS last_show_at,
         count()         AS shows
     FROM {{ staging.shows }} FINAL
     WHERE deleted_at IS NULL
-    GROUP BY event_id
-) AS sh ON sh.event_id = e.id;
+    GROUP BY account, event_id
+) AS sh ON sh.account = e.account AND sh.event_id = e.id;

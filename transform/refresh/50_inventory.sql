@@ -3,9 +3,10 @@
 -- what argMax over (snapshot_at, _sdc_version) of every snapshot gives; plus whether the show is deleted
 -- now. `incremental` is 0 when the marts are rebuilt: then only staging counts.
 INSERT INTO {{ database }}.mart_inventory_next
-    (show_id, zone_id, event_id, snapshot_at, capacity, free, sold, held, disabled, show_deleted,
+    (account, show_id, zone_id, event_id, snapshot_at, capacity, free, sold, held, disabled, show_deleted,
      event_id_state, capacity_state, free_state, sold_state, held_state, disabled_state)
 SELECT
+    account,
     show_id,
     zone_id,
     finalizeAggregation(event_id_state),
@@ -15,11 +16,12 @@ SELECT
     finalizeAggregation(sold_state),
     finalizeAggregation(held_state),
     finalizeAggregation(disabled_state),
-    show_id IN (SELECT id FROM {{ staging.shows }} FINAL WHERE deleted_at IS NOT NULL),
+    (account, show_id) IN (SELECT account, id FROM {{ staging.shows }} FINAL WHERE deleted_at IS NOT NULL),
     event_id_state, capacity_state, free_state, sold_state, held_state, disabled_state
 FROM
 (
     SELECT
+        account,
         show_id,
         zone_id,
         max(snapshot_at)                       AS snapshot_at,
@@ -31,12 +33,13 @@ FROM
         argMaxMergeState(disabled_state)       AS disabled_state
     FROM
     (
-        SELECT show_id, zone_id, snapshot_at, event_id_state, capacity_state, free_state, sold_state,
+        SELECT account, show_id, zone_id, snapshot_at, event_id_state, capacity_state, free_state, sold_state,
                held_state, disabled_state
         FROM {{ database }}.mart_inventory
         WHERE {{ incremental }}
         UNION ALL
         SELECT
+            account,
             show_id,
             zone_id,
             max(snapshot_at),
@@ -48,7 +51,7 @@ FROM
             argMaxState(disabled, (snapshot_at, _sdc_version))
         FROM {{ staging.inventory }}
         WHERE {{ since.inventory }}
-        GROUP BY show_id, zone_id
+        GROUP BY account, show_id, zone_id
     )
-    GROUP BY show_id, zone_id
+    GROUP BY account, show_id, zone_id
 );
