@@ -85,11 +85,15 @@ def main() -> None:
 @click.option("--full-refresh", is_flag=True, help="Ignore the bookmark and reload QTICKETS_DAYS_BACK days.")
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="cli", show_default=True,
               help="What started the run, recorded in meta_job_runs (systemd/cron pass `schedule`).")
-def run(env_file, environment, days, since, to, full_refresh, trigger) -> None:
-    """Run the job once: extract, load, bring the views up to date. Exit 1 on any failure."""
+@click.option("--account", "accounts", multiple=True, metavar="EXTRACTOR",
+              help="Load only this account (tap-qtickets or an extractor inheriting from it; repeatable). "
+                   "Default: every account of meltano.yml.")
+def run(env_file, environment, days, since, to, full_refresh, trigger, accounts) -> None:
+    """Load every account once: extract, load, bring the views up to date. Exit 1 if any failed."""
     settings = _settings(env_file, environment)
     try:
-        run_pipeline(settings, trigger=trigger, days=days, since=since, to=to, full_refresh=full_refresh)
+        run_pipeline(settings, trigger=trigger, days=days, since=since, to=to, full_refresh=full_refresh,
+                     accounts=accounts)
     except PipelineFailed:  # its log line says why
         sys.exit(1)
 

@@ -125,7 +125,7 @@ def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
             result = run_pipeline(replace(settings, env=env), trigger="demo", full_refresh=True)
         except PipelineFailed:  # its log line says why
             return 1
-        click.echo(f"   {result.status}: {sum(result.rows_loaded.values())} rows loaded")
+        click.echo(f"   success: {sum(sum(r.rows_loaded.values()) for r in result)} rows loaded")
     finally:
         _stop(proc)
     with connect(settings) as client:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import logs
-from .settings import JOB_NAME, USER_VARIABLES, Settings
+from .settings import USER_VARIABLES, Settings
 
 log = logs.get("meltano")
 
@@ -146,32 +146,34 @@ def install(settings: Settings) -> None:
     _invoke(settings, ["install"])
 
 
-def dump_catalog(settings: Settings) -> dict:
-    """The catalog Meltano would give the tap: discovery with meltano.yml's selection applied."""
-    answer = output_json(settings, ["invoke", "--dump=catalog", TAP])
+def dump_catalog(settings: Settings, plugin: str = TAP) -> dict:
+    """The catalog Meltano would give extractor `plugin`: discovery with meltano.yml's selection applied."""
+    answer = output_json(settings, ["invoke", "--dump=catalog", plugin])
     if not isinstance(answer, dict):
         raise MeltanoError("meltano invoke --dump=catalog printed no catalog")
     return answer
 
 
-def run_job_args(*, full_refresh: bool, save_state: bool) -> list[str]:
-    args = ["run", JOB_NAME]
+def run_args(extractor: str, *, full_refresh: bool, save_state: bool) -> list[str]:
+    """`meltano run` of one extractor into the target (for tap-qtickets: what the job qtickets_load runs,
+    with the same bookmark)."""
+    args = ["run"]
     if full_refresh:
         args.append("--full-refresh")
     if not save_state:
         args.append("--no-state-update")
-    return args
+    return [*args, extractor, TARGET]
 
 
-def state_id(settings: Settings) -> str:
-    return f"{settings.environment}:{TAP}-to-{TARGET}"
+def state_id(settings: Settings, extractor: str = TAP) -> str:
+    return f"{settings.environment}:{extractor}-to-{TARGET}"
 
 
-def state_clear(settings: Settings) -> None:
-    _invoke(settings, ["state", "clear", "--force", state_id(settings)])
+def state_clear(settings: Settings, extractor: str = TAP) -> None:
+    _invoke(settings, ["state", "clear", "--force", state_id(settings, extractor)])
 
 
-def state_get(settings: Settings) -> dict:
-    """The job's saved Singer state through `meltano state get` ({} when there is none)."""
-    answer = output_json(settings, ["state", "get", state_id(settings)])
+def state_get(settings: Settings, extractor: str = TAP) -> dict:
+    """An extractor's saved Singer state through `meltano state get` ({} when there is none)."""
+    answer = output_json(settings, ["state", "get", state_id(settings, extractor)])
     return answer if isinstance(answer, dict) else {}

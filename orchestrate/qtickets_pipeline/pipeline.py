@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from target_clickhouse import NO_PRIOR_LOAD, redact
 
+from . import accounts as project_accounts
 from . import logs, meltano_cli, preflight
+from .accounts import Account
 from .overlap import RunLock
 from .settings import DEMO, JOB_NAME, LEDGER_JOB, Settings, SettingsError, load_settings, name_user_settings
 from .warehouse import connect, ledger
@@ -31,9 +33,11 @@ SHOWN_LOGGERS = ("tap_qtickets", "target-clickhouse.load", "qtickets_pipeline")
 
 
 class PipelineFailed(RuntimeError):
-    def __init__(self, result: RunResult) -> None:
+    """A run failed: `result` is the (first) failed account's, `results` every account's."""
+
+    def __init__(self, result: RunResult, results: list[RunResult] | None = None) -> None:
         super().__init__(result.error)
-        self.result = result
+        self.result, self.results = result, results or [result]
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class RunResult:
     """What one run did, as the target's ledger row has it (from its last log line)."""
 
     trigger: str
+    account: str = ""  # the extractor (tap-qtickets, tap-qtickets--<x>)
     status: str = "failed"
     run_id: str = ""
     error: str = ""
@@ -185,18 +190,46 @@ class RunWatcher:
         return text
 
 
-def _meltano_run(settings: Settings, window: Window, trigger: str, lock: RunLock) -> RunResult:
-    result = RunResult(trigger=trigger)
+def _meltano_run(settings: Settings, account: Account, window: Window, trigger: str,
+                 lock: RunLock) -> RunResult:
+    result = RunResult(trigger=trigger, account=account.plugin)
     watcher = RunWatcher(result)
     plugin_config = {
         **window.plugin_config(days_back_start(settings)),
         "TARGET_CLICKHOUSE_RUN_TRIGGER": trigger,
-        preflight.CATALOG_VAR: str(preflight.catalog(settings)),
+        account.catalog_variable: str(preflight.catalog(settings, account.plugin)),
     }
-    args = meltano_cli.run_job_args(full_refresh=window.full_refresh, save_state=window.save_state)
+    args = meltano_cli.run_args(account.plugin, full_refresh=window.full_refresh,
+                                save_state=window.save_state)
     watcher.returncode = meltano_cli.run(settings, args, watcher.take, plugin_config, keep_fds=lock.fds)
     if result.status != "success":
         result.error = watcher.cause(settings)
+    return result
+
+
+def _load_account(settings: Settings, account: Account, window: Window, trigger: str,
+                  lock: RunLock) -> RunResult:
+    """One account's load (again as a full refresh when the warehouse holds none of it yet); failures are
+    recorded and logged, not raised, so that the next account still loads."""
+    result = _meltano_run(settings, account, window, trigger, lock)
+    if result.reason == NO_PRIOR_LOAD:
+        log.warning("%s holds no successful load of %s: loading the last %d days (QTICKETS_DAYS_BACK) "
+                    "instead of the changes since the bookmark", settings.warehouse, account.plugin,
+                    settings.days_back, extra={"fields": {"account": account.plugin}})
+        full = Window(None, None, save_state=True, full_refresh=True)
+        result = _meltano_run(settings, account, full, trigger, lock)
+    fields = {"run_id": result.run_id, "account": account.plugin}
+    if result.status != "success":
+        if not result.recorded:
+            _record_unrecorded(settings, result)
+        log.error("run %s of %s failed: %s", result.run_id or "-", account.plugin, result.error,
+                  extra={"fields": fields})
+    else:
+        log.info("run %s of %s succeeded in %.1f s: %d rows loaded (%s)", result.run_id, account.plugin,
+                 result.seconds, sum(result.rows_loaded.values()),
+                 ", ".join(f"{k}={v}" for k, v in sorted(result.rows_loaded.items())),
+                 extra={"fields": {**fields, "rows_loaded": result.rows_loaded,
+                                   "http_requests": result.http_requests}})
     return result
 
 
@@ -205,7 +238,7 @@ def _record_unrecorded(settings: Settings, result: RunResult) -> None:
     from target_clickhouse import LedgerRow  # the driver, only where the warehouse is opened
 
     row = LedgerRow(job_name=LEDGER_JOB, trigger=result.trigger, environment=settings.environment,
-                    started_at=result.started_at)
+                    started_at=result.started_at, account=result.account)
     row.finish("failed", result.error)
     try:
         with connect(settings) as client:
@@ -219,42 +252,31 @@ def _record_unrecorded(settings: Settings, result: RunResult) -> None:
 
 
 def run_pipeline(settings: Settings, *, trigger: str = "cli", days: int | None = None,
-                 since: date | None = None, to: date | None = None, full_refresh: bool = False) -> RunResult:
-    """Run the job once. Returns the result (status success or skipped); raises PipelineFailed (after the
-    run is recorded failed) on any failure."""
+                 since: date | None = None, to: date | None = None, full_refresh: bool = False,
+                 accounts: tuple[str, ...] = ()) -> list[RunResult]:
+    """Load every account of the project (or those named), one after the other. Returns their results
+    (one `skipped` when another run holds the lock); raises PipelineFailed, after every account has had
+    its turn, if any failed."""
     if trigger not in TRIGGERS:
         raise SettingsError(f"--trigger must be one of {', '.join(TRIGGERS)}, got {trigger!r}")
     window = resolve_window(settings, days=days, since=since, to=to, full_refresh=full_refresh)
+    chosen = project_accounts.chosen(settings, accounts)
     with RunLock(settings.state_dir) as lock:
         if not lock.acquire():
-            result = RunResult(trigger=trigger, status="skipped",
-                               error=f"another run (pid {lock.holder_pid()}) is still active; nothing done")
-            log.warning("skipped: %s", result.error)
-            return result
-        result = _meltano_run(settings, window, trigger, lock)
-        if result.reason == NO_PRIOR_LOAD:
-            log.warning("%s holds no successful load of %s: loading the last %d days (QTICKETS_DAYS_BACK) "
-                        "instead of the changes since the bookmark", settings.warehouse, LEDGER_JOB,
-                        settings.days_back)
-            full = Window(None, None, save_state=True, full_refresh=True)
-            result = _meltano_run(settings, full, trigger, lock)
-        if result.status != "success":
-            if not result.recorded:
-                _record_unrecorded(settings, result)
-            log.error("run %s failed: %s", result.run_id or "-", result.error,
-                      extra={"fields": {"run_id": result.run_id}})
-            raise PipelineFailed(result)
-    log.info("run %s succeeded in %.1f s: %d rows loaded (%s)", result.run_id, result.seconds,
-             sum(result.rows_loaded.values()),
-             ", ".join(f"{k}={v}" for k, v in sorted(result.rows_loaded.items())),
-             extra={"fields": {"run_id": result.run_id, "rows_loaded": result.rows_loaded,
-                               "http_requests": result.http_requests}})
-    return result
+            skipped = RunResult(trigger=trigger, status="skipped",
+                                error=f"another run (pid {lock.holder_pid()}) is still active; nothing done")
+            log.warning("skipped: %s", skipped.error)
+            return [skipped]
+        results = [_load_account(settings, account, window, trigger, lock) for account in chosen]
+    failed = [result for result in results if result.status != "success"]
+    if failed:
+        raise PipelineFailed(failed[0], results)
+    return results
 
 
 def load(date_from: date | str | None = None, date_to: date | str | None = None, *,
          days: int | None = None, env_file: str | None = None, environment: str | None = None,
-         full_refresh: bool = False) -> RunResult:
+         full_refresh: bool = False) -> list[RunResult]:
     """Module use: `load()` (incremental), `load(date(2025, 10, 1), date(2025, 10, 31))` or `load(days=7)`.
     Raises PipelineFailed on any failure, bad arguments included."""
     try:

@@ -52,9 +52,9 @@ def check_selection(selection: dict, source: str) -> None:
             )
 
 
-def catalog_key(settings: Settings) -> str:
+def catalog_key(settings: Settings, plugin: str) -> str:
     digest = hashlib.sha256((settings.project_root / "meltano.yml").read_bytes())
-    digest.update(f"\0{settings.environment}".encode())
+    digest.update(f"\0{settings.environment}\0{plugin}".encode())
     for name in DEPENDS_ON_VARIABLES:
         digest.update(f"\0{settings.env.get(name, '')}".encode())
     for source in sorted((settings.project_root / "tap-qtickets" / "tap_qtickets").glob("*.py")):
@@ -62,17 +62,18 @@ def catalog_key(settings: Settings) -> str:
     return digest.hexdigest()[:16]
 
 
-def catalog(settings: Settings) -> Path:
-    """The path of the run's catalog, made first when missing (two short Meltano commands)."""
-    path = settings.state_dir / f"catalog-{catalog_key(settings)}.json"
+def catalog(settings: Settings, plugin: str = meltano_cli.TAP) -> Path:
+    """The path of the catalog of extractor `plugin`, made first when missing (two short Meltano
+    commands)."""
+    path = settings.state_dir / f"catalog-{plugin}-{catalog_key(settings, plugin)}.json"
     if path.exists():
         return path
     source = _selection_source(settings)
-    answer = meltano_cli.output_json(settings, ["select", meltano_cli.TAP, "--json", "--all"])
+    answer = meltano_cli.output_json(settings, ["select", plugin, "--json", "--all"])
     check_selection(answer if isinstance(answer, dict) else {}, source)
-    dumped = meltano_cli.dump_catalog(settings)
+    dumped = meltano_cli.dump_catalog(settings, plugin)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    for old in settings.state_dir.glob("catalog-*.json"):
+    for old in settings.state_dir.glob(f"catalog-{plugin}-*.json"):
         old.unlink()
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(dumped), encoding="utf-8")
