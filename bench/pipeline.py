@@ -65,7 +65,7 @@ def main() -> None:
         # (preflight); kept out of the figures.
         _, t_select = timed(preflight.catalog, settings)
         print(f"catalog and selection check (once per meltano.yml version): {t_select:.1f} s")
-        run, t_backfill = timed(run_pipeline, settings, trigger="bench")
+        (run,), t_backfill = timed(run_pipeline, settings, trigger="bench")
         rows = sum(run.rows_loaded.values())
         requests = sum(run.http_requests.values())
         print(

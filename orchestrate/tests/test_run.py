@@ -159,7 +159,7 @@ def test_logs_are_one_stream_in_both_formats_and_the_first_line_names_the_window
     assert "the bookmark minus 120 min" in first["message"] and first["window_start"]
     loaded = [e for e in events if isinstance(e.get("load"), dict) and e["load"]["status"] == "success"]
     assert len(loaded) == 1 and loaded[0]["load"]["rows_loaded"]["sales"] >= 0  # a real field, not text
-    assert events[-1]["message"].startswith(f"run {loaded[0]['load']['run_id']} succeeded")
+    assert events[-1]["message"].startswith(f"run {loaded[0]['load']['run_id']} of tap-qtickets succeeded")
 
 
 def test_a_scheduled_run_starts_no_discovery_and_no_other_meltano_command(pipe, sandbox):
