@@ -113,9 +113,8 @@ def _clickhouse(settings: Settings) -> list[Check]:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         message = name_user_settings(redact(first, *settings.secrets), settings.env)
         return [Check("clickhouse", False, f"{redact(settings.clickhouse_url)}: {message}")]
-    checks = [
-        Check("clickhouse", True, f"{redact(settings.clickhouse_url)}: ClickHouse {version}, user {user}")
-    ]
+    reached = f"{redact(settings.clickhouse_url)}: ClickHouse {version}, user {user}{_tls_note(settings)}"
+    checks = [Check("clickhouse", True, reached)]
     if missing:
         checks.append(
             Check(
@@ -128,6 +127,14 @@ def _clickhouse(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("privileges", True, f"all {len(REQUIRED_PRIVILEGES)} on {settings.database}.*"))
     return checks
+
+
+def _tls_note(settings: Settings) -> str:
+    if not settings.clickhouse_url.startswith("https:"):
+        return ""
+    if not settings.tls.verify:
+        return "; certificate NOT checked (CLICKHOUSE_VERIFY=false: unsafe, set CLICKHOUSE_CA_CERT instead)"
+    return f"; certificate checked against {settings.tls.ca_cert or 'the system CAs'}"
 
 
 def missing_privileges(client, database: str) -> list[str]:
