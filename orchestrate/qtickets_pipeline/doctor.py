@@ -28,6 +28,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warn: bool = False  # passed, but the pipeline works around what it found (shown WARN; exit 0)
 
 
 def _plugins(settings: Settings) -> Check:
@@ -178,4 +179,5 @@ def _missing_directory(settings: Settings) -> Check | None:
 
 
 def render(checks: t.Iterable[Check]) -> str:
-    return "\n".join(f"{'OK  ' if c.ok else 'FAIL'}  {c.name:<13} {c.detail}" for c in checks)
+    return "\n".join(f"{'FAIL' if not c.ok else 'WARN' if c.warn else 'OK  '}  {c.name:<13} {c.detail}"
+                     for c in checks)

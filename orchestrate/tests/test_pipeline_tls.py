@@ -10,7 +10,7 @@ import pytest
 from clickhouse_https import ClickHouseHttpsStandIn, make_pki
 from pipeline_testing import TOKEN, Pipeline
 from qtickets_pipeline.meltano_cli import build_env
-from qtickets_pipeline.settings import TLS_VARIABLES, SettingsError, load_settings
+from qtickets_pipeline.settings import TLS_VARIABLES, SettingsError, load_settings, name_user_settings
 from qtickets_sandbox.testing import SandboxServer
 
 SERVER = "https://clickhouse.example:8443"
@@ -36,6 +36,14 @@ def test_bad_tls_variables_stop_before_anything_runs(tmp_path, clean_env, variab
         load_settings(project_root=tmp_path, environment="prod",
                       overrides={"CLICKHOUSE_URL": SERVER, **variables})
     assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.unit
+def test_a_hint_names_the_variable_to_set_even_when_it_is_unset():
+    hint = "its certificate is not signed by a CA this machine trusts: set 'ca_cert' to the provider's CA"
+    assert "set CLICKHOUSE_CA_CERT (setting ca_cert) to" in name_user_settings(hint, env={})
+    # tap settings keep their name unless the user set the variable: the demo environment sets them itself
+    assert name_user_settings("the api_token setting is wrong", env={}) == "the api_token setting is wrong"
 
 
 @pytest.mark.integration
