@@ -34,6 +34,7 @@ SMALL_PAGE = 7  # a page size no list of the API defaults to (orders: 50)
 LARGE_PAGE = 1000  # the largest page asked for (orders carry their tickets: ~2 KB each)
 TIMEOUT_SECONDS = 30
 REPORT = "report it with this output"
+REFUSED = f"→ the tap would retry it, then fail the run: run this again; if it repeats, {REPORT}"
 FALLBACK_SCAN = ("→ the tap notices on the first page and reads every order by id instead, keeping the "
                  "changed ones (slower: every order on every run; nothing is skipped)")
 RECHECK_HOURS = tc.RECHECK_AFTER.total_seconds() / 3600
@@ -105,8 +106,15 @@ class ApiClient:
             body = response.json()
         except ValueError:
             return Answer(response.status_code, error="not JSON")
-        date = response.headers.get("Date")
-        return Answer(response.status_code, body, server_now=parsedate_to_datetime(date) if date else None)
+        return Answer(response.status_code, body, server_now=_server_time(response.headers.get("Date")))
+
+
+def _server_time(date: str | None) -> dt.datetime | None:
+    """The API's clock (its `Date` header), which the tap's time decisions use too."""
+    try:
+        return parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None
 
 
 def api_target(settings: Settings) -> tuple[str, str]:
@@ -162,14 +170,21 @@ def _page_size(api: ApiClient, settings: Settings, total: int, default: int) -> 
         asked -= 1
     if asked < 1:
         return _warn(name, f"cannot tell with {total} orders → the tap pages by paging.perPage")
-    honoured = [key for key in ("per_page", "perPage")
-                if len(api.get("/orders", {"page": 1, key: asked, "orderBy": {"id": "asc"}}).rows) == asked]
+    answers = {key: api.get("/orders", {"page": 1, key: asked, "orderBy": {"id": "asc"}})
+               for key in ("per_page", "perPage")}
+    if not answers["per_page"].ok:
+        return _fail(name, f"per_page={asked} refused ({answers['per_page'].problem()}): the tap sends "
+                           f"per_page on every list {REFUSED}")
+    honoured = [key for key, answer in answers.items() if len(answer.rows) == asked]
     page_size = int(settings.env.get("TAP_QTICKETS_PAGE_SIZE") or tap_default("page_size"))
     if not honoured:
         return _warn(name, f"per_page and perPage ignored: always {default} per page → the tap pages by "
                            "paging.perPage: more requests, nothing lost")
     keys = f"{' and '.join(honoured)} honoured"
     large = api.get("/orders", {"page": 1, honoured[0]: LARGE_PAGE, "orderBy": {"id": "asc"}})
+    if not large.ok:
+        return _warn(name, f"{keys}; {LARGE_PAGE} per page refused ({large.problem()}) → if runs fail, "
+                           f"lower TAP_QTICKETS_PAGE_SIZE (now {page_size})")
     got, reported = len(large.rows), int(large.paging.get("perPage") or 0)
     cap = got if got < min(LARGE_PAGE, total) else None
     limit = (f"at most {got} per page ({LARGE_PAGE} asked, paging.perPage {reported})" if cap else
@@ -203,8 +218,7 @@ def _orders_filter(api: ApiClient, rows: list[dict]) -> tuple[Check, bool]:
                      [{"column": "updated_at", "operator": ">=", "value": to_api_datetime(since)}], check)
     answer = api.get("/orders", query.payload(0))
     if not answer.ok:
-        return _fail(name, f"{what} refused ({answer.problem()}) → every run would fail after its retries: "
-                           f"{REPORT}"), False
+        return _fail(name, f"{what} refused ({answer.problem()}) {REFUSED}"), False
     try:
         query.accept(answer.rows, answer.body)
     except FiltersIgnoredError as exc:
@@ -225,8 +239,7 @@ def _ordering(api: ApiClient, size: int) -> Check:
                                  "orderBy": {"updated_at": "desc", "id": "desc"}})
     what = "orderBy updated_at, id (asked descending; the tap asks ascending)"
     if not answer.ok:
-        return _fail(name, f"{what} refused ({answer.problem()}) → every run would fail after its retries: "
-                           f"{REPORT}")
+        return _fail(name, f"{what} refused ({answer.problem()}) {REFUSED}")
     keys = [(stamp, int(row["id"])) for row in answer.rows if (stamp := _stamp(row)) and row.get("id")]
     descending = all(a > b for a, b in itertools.pairwise(keys))
     ids_ascending = all(a[1] < b[1] for a, b in itertools.pairwise(keys))
@@ -295,6 +308,9 @@ def _seats(api: ApiClient, server_now: dt.datetime | None) -> Check:
     answer = api.get(f"/shows/{show['id']}/seats", {"flat": True, "select": SEAT_FIELDS})
     what = f"GET /shows/{show['id']}/seats (flat, the tap's select)"
     deselect = f"deselect inventory in meltano.yml and {REPORT}"
+    if answer.status == requests.codes.not_found and isinstance(answer.body, dict):
+        return _warn(name, f"{what}: 404, the show is gone → the inventory stream skips such a show; "
+                           "run this again")
     if not answer.ok:
         return _fail(name, f"{what}: {answer.problem()} → the inventory stream would fail runs: {deselect}")
     data = answer.body.get("data")
