@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from qtickets_pipeline.api_probe import MAX_REQUESTS, run_probe
+from qtickets_pipeline.api_probe import MAX_REQUESTS, Answer, _page_size, run_probe
 from qtickets_pipeline.settings import load_settings
 from qtickets_sandbox.testing import SandboxServer
 from tap_qtickets.streams import SEAT_FIELDS
@@ -51,6 +51,10 @@ MODES = {
 }
 
 
+def shown(check) -> str:
+    return "FAIL" if not check.ok else "WARN" if check.warn else "OK"
+
+
 @pytest.fixture(scope="module")
 def sandbox():
     with SandboxServer(seed=4, orders=300, events=8, token=TOKEN, start_date="2026-12-01") as sb:
@@ -73,9 +77,7 @@ def test_each_answer_and_what_the_pipeline_does(sandbox, mode):
     finally:
         sandbox.clear_faults()
     for name, (status, says) in {**HEALTHY, **expected}.items():
-        check = checks[name]
-        shown = "FAIL" if not check.ok else "WARN" if check.warn else "OK"
-        assert (shown, says in check.detail) == (status, True), f"{name}: {check.detail}"
+        assert (shown(checks[name]), says in checks[name].detail) == (status, True), checks[name].detail
     asked = sandbox.requests()
     assert {entry["method"] for entry in asked} == {"GET"}
     assert len(asked) <= MAX_REQUESTS
@@ -116,3 +118,33 @@ def test_doctor_api_prints_one_line_per_answer_and_writes_nothing(sandbox, tmp_p
     assert refused.returncode == 1
     assert refused.stdout.splitlines()[-1].startswith("FAIL  api")
     assert "wrong-probe-token" not in refused.stdout + refused.stderr
+
+
+class PagingApi:
+    """An API whose paging the sandbox does not have (it honours both keys up to 1000 and reports the size
+    it used): it honours only `keys`, caps pages at `cap` and reports `reported` (None: the size used)."""
+
+    def __init__(self, keys: tuple[str, ...], cap: int, reported: int | None = None, total: int = 5000):
+        self.keys, self.cap, self.reported, self.total = keys, cap, reported, total
+
+    def get(self, path: str, body: dict) -> Answer:
+        asked = next((body[key] for key in self.keys if key in body), 50)
+        size = min(asked, self.cap, self.total)
+        paging = {"perPage": self.reported or size, "currentPage": 1, "total": self.total}
+        return Answer(200, {"data": [{"id": n} for n in range(size)], "paging": paging})
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("api", "page_size", "status", "says"), [
+    (PagingApi(("per_page",), cap=500, reported=1000), "1000", "FAIL",
+     "at most 500 per page (1000 asked, paging.perPage 1000) → with page_size 1000 the tap would take the "
+     "first, short page for the last one: set TAP_QTICKETS_PAGE_SIZE=500"),
+    (PagingApi(("per_page",), cap=500), "1000", "WARN", "page_size 1000 gets 500 per page"),
+    (PagingApi(("perPage",), cap=1000), "100", "WARN", "the tap sends per_page, so it gets 50 per page"),
+    (PagingApi((), cap=50), "100", "WARN", "per_page and perPage ignored: always 50 per page"),
+])
+def test_page_size_answers_an_api_the_sandbox_cannot_be(tmp_path, api, page_size, status, says):
+    settings = load_settings(environment="prod", project_root=tmp_path, overrides={
+        "CLICKHOUSE_URL": "https://ch.example:8443", "TAP_QTICKETS_PAGE_SIZE": page_size})
+    check = _page_size(api, settings, api.total, 50)  # type: ignore[arg-type]
+    assert (shown(check), says in check.detail) == (status, True), check.detail
