@@ -74,9 +74,8 @@ class ClickHouseConnector:
     `config` takes the target's settings (`url`, `username`, `password`, `database`,
     `table_name_pattern`, `engine`, `engine_flavour`, `cluster`, `partition_by`, `table_settings`,
     `json_as`, `insert_retries`, `ca_cert`, `verify`, `client_cert`, `client_cert_key`); every one is
-    optional. The client opens on first use (`client`,
-    `open_client()`) and stays open until `close()`; with embedded ClickHouse, close it before another
-    process needs the directory.
+    optional. The client opens on first use (`client`, `open_client()`) and stays open until `close()`;
+    with embedded ClickHouse, close it before another process needs the directory.
     """
 
     def __init__(self, config: Mapping[str, t.Any] | None = None) -> None:
