@@ -100,14 +100,23 @@ def run(env_file, environment, days, since, to, full_refresh, trigger, accounts)
 
 @main.command()
 @common
-def doctor(env_file, environment) -> None:
+@click.option("--api", "api", is_flag=True,
+              help="Instead: probe the real QTickets API, read-only (≤ 20 GETs, nothing written): "
+                   "filters, ordering, page size, the nested ticket filter, the seat map. Send its output "
+                   "with any bug report.")
+def doctor(env_file, environment, api) -> None:
     """Check settings, plugins, the API and token, ClickHouse, privileges and the embedded lock."""
     try:
         settings = _settings(env_file, environment)
     except SettingsError as exc:
         click.echo(doctor_checks.render([doctor_checks.Check("settings", False, str(exc))]))
         sys.exit(1)
-    checks = doctor_checks.run_checks(settings)
+    if api:
+        from . import api_probe  # imports the tap (singer-sdk): only for this check
+
+        checks = api_probe.run_probe(settings)
+    else:
+        checks = doctor_checks.run_checks(settings)
     click.echo(doctor_checks.render(checks))
     failed = [c.name for c in checks if not c.ok]
     if failed:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import logs
-from .settings import USER_VARIABLES, Settings
+from .settings import TLS_VARIABLES, USER_VARIABLES, Settings
 
 log = logs.get("meltano")
 
@@ -67,6 +67,10 @@ def build_env(settings: Settings, plugin_config: dict[str, str] | None = None) -
     for variable, (plugin, setting) in USER_VARIABLES.items():
         if settings.env.get(variable):
             env[f"{plugin}_{setting}".upper().replace("-", "_")] = settings.env[variable]
+    for variable in TLS_VARIABLES:  # the files as checked: absolute paths, whatever the plugin's cwd
+        setting = USER_VARIABLES[variable][1]
+        if isinstance(path := getattr(settings.tls, setting), str):
+            env[f"TARGET_CLICKHOUSE_{setting.upper()}"] = path
     env["TARGET_CLICKHOUSE_URL"] = settings.clickhouse_url
     env["TARGET_CLICKHOUSE_DATABASE"] = settings.database
     env["TARGET_CLICKHOUSE_LOCK_WAIT_SECONDS"] = str(settings.lock_wait_seconds)

@@ -13,6 +13,7 @@ from target_clickhouse import (
     DEFAULT_DATABASE,
     DEFAULT_LOCK_WAIT_SECONDS,
     ConfigError,
+    TlsSettings,
     check_cluster,
     check_engine_flavour,
     redact_url,
@@ -35,22 +36,28 @@ USER_VARIABLES = {
     "CLICKHOUSE_DATABASE": ("target-clickhouse", "database"),
     "CLICKHOUSE_CLUSTER": ("target-clickhouse", "cluster"),
     "CLICKHOUSE_ENGINE_FLAVOUR": ("target-clickhouse", "engine_flavour"),
+    "CLICKHOUSE_CA_CERT": ("target-clickhouse", "ca_cert"),
+    "CLICKHOUSE_VERIFY": ("target-clickhouse", "verify"),
+    "CLICKHOUSE_CLIENT_CERT": ("target-clickhouse", "client_cert"),
+    "CLICKHOUSE_CLIENT_KEY": ("target-clickhouse", "client_cert_key"),
 }
+# TLS to a server (target_clickhouse/tls.py): every one but CLICKHOUSE_VERIFY names a file.
+TLS_VARIABLES = ("CLICKHOUSE_CA_CERT", "CLICKHOUSE_VERIFY", "CLICKHOUSE_CLIENT_CERT", "CLICKHOUSE_CLIENT_KEY")
 
 
 def name_user_settings(text: str, env: dict[str, str] | None = None) -> str:
-    """A plugin's message with each setting it names shown as the variable the user sets (with `env`:
-    only the variables set there; a setting that came from meltano.yml keeps its own name)."""
-    for variable, (_plugin, setting) in USER_VARIABLES.items():
-        if env is not None and not env.get(variable):
+    """A plugin's message with each setting it names shown as the variable the user sets. With `env`, a
+    tap setting is renamed only when its variable is set there: the demo environment in meltano.yml gives
+    the tap a token and URL of its own. Every target setting comes from its variable alone (or from the
+    pipeline), so it is always named by it, also in a hint to set one."""
+    for variable, (plugin, setting) in USER_VARIABLES.items():
+        if env is not None and plugin == "tap-qtickets" and not env.get(variable):
             continue
         forms = (f"config['{setting}']", f"the {setting} setting", f"(setting '{setting}')",
                  f"setting '{setting}'", f"'{setting}'")
         for form in forms:
-            if form in text:
-                shown = f"({variable})" if form.startswith("(") else f"{variable} (setting {setting})"
-                text = text.replace(form, shown, 1)
-                break
+            shown = f"({variable})" if form.startswith("(") else f"{variable} (setting {setting})"
+            text = text.replace(form, shown)
     return text
 
 
@@ -153,6 +160,7 @@ class Settings:
     report_tz: str
     engine_flavour: str = "plain"  # plain | replicated | cloud: the engines the target and transforms create
     cluster: str | None = None  # every DDL statement runs ON CLUSTER it (docs/scaling.md)
+    tls: TlsSettings = field(default_factory=TlsSettings)  # https:// only: CA, verify, client certificate
 
     @property
     def transform_dir(self) -> Path:
@@ -216,6 +224,7 @@ def load_settings(
     try:
         flavour = check_engine_flavour(env.get("CLICKHOUSE_ENGINE_FLAVOUR", "").strip())
         cluster = check_cluster(env.get("CLICKHOUSE_CLUSTER", "").strip(), flavour)
+        tls = TlsSettings.from_config(_tls_config(env, root), url)
     except ConfigError as exc:
         raise SettingsError(name_user_settings(str(exc))) from None
     return Settings(
@@ -231,4 +240,17 @@ def load_settings(
         report_tz=report_tz,
         engine_flavour=flavour,
         cluster=cluster,
+        tls=tls,
     )
+
+
+def _tls_config(env: dict[str, str], root: Path) -> dict[str, str]:
+    """The target's TLS settings from their variables; relative file paths resolve against the project, so
+    that every process (this one, Meltano's plugins) means the same file."""
+    config = {}
+    for variable in TLS_VARIABLES:
+        value = env.get(variable, "").strip()
+        if value and variable != "CLICKHOUSE_VERIFY":
+            value = str(root / Path(value).expanduser())
+        config[USER_VARIABLES[variable][1]] = value
+    return config

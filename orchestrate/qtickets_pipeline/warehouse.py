@@ -35,6 +35,8 @@ def connector(settings: Settings) -> ClickHouseConnector:
         "password": settings.clickhouse_password, "database": settings.database,
         "lock_wait_seconds": settings.lock_wait_seconds,
         "engine_flavour": settings.engine_flavour, "cluster": settings.cluster,
+        "ca_cert": settings.tls.ca_cert, "verify": settings.tls.verify,
+        "client_cert": settings.tls.client_cert, "client_cert_key": settings.tls.client_cert_key,
     })
 
 

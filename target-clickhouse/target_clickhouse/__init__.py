@@ -6,6 +6,7 @@ What other code may use (the pipeline uses nothing else):
   `qualified_table`, `quote_identifier`;
 - DDL pieces: `on_cluster`, `engine_clause`, `check_engine_flavour`, `check_cluster`;
 - secrets: `redact`, `redact_url`; errors: `TargetClickHouseError`, `ConfigError`;
+- TLS to a server: `TlsSettings` (settings `ca_cert`, `verify`, `client_cert`, `client_cert_key`, checked);
 - the warehouse: `ClickHouseConnector` (client, tables, inserts), `open_client`, `DEFAULT_LOCK_WAIT_SECONDS`,
   `DEFAULT_EMBEDDED_DIR`, `chdb_path`, `directory_is_locked`, `directory_holder`, `is_retryable`;
 - the load ledger: `Ledger`, `LedgerRow`, `LEDGER_TABLE`, `LoadSummary` (what an `after_load` hook gets),
@@ -26,6 +27,7 @@ from target_clickhouse.errors import NO_PRIOR_LOAD, ConfigError, TargetClickHous
 from target_clickhouse.identifiers import qualified_table, quote_identifier
 from target_clickhouse.naming import DEFAULT_DATABASE, DEFAULT_TABLE_NAME_PATTERN, stream_name, table_name
 from target_clickhouse.redaction import redact, redact_url
+from target_clickhouse.tls import TlsSettings
 
 if t.TYPE_CHECKING:
     from target_clickhouse.connection import (
@@ -61,6 +63,7 @@ __all__ = [
     "LedgerRow",
     "LoadSummary",
     "TargetClickHouseError",
+    "TlsSettings",
     "chdb_path",
     "check_cluster",
     "check_engine_flavour",

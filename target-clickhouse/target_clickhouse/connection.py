@@ -1,8 +1,8 @@
 """The one client factory: a clickhouse-connect client from one URL, `chdb:///dir` (embedded) or
-`http(s)://[user:pass@]host:port`.
+`http(s)://[user:pass@]host:port` (with `https://`, the TLS settings of `tls.py`).
 
 `ClickHouseConnector` opens its client here; `open_client(url, username=None, password=None,
-database=None)` is the same factory for code that wants a bare client (the pipeline, benchmarks).
+database=None, tls=None)` is the same factory for code that wants a bare client (the pipeline, benchmarks).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from target_clickhouse.ddl import on_cluster
 from target_clickhouse.errors import ClickHouseConnectionError, ConfigError, DirectoryLockedError
 from target_clickhouse.identifiers import quote_identifier
 from target_clickhouse.redaction import redact, redact_url
+from target_clickhouse.tls import TlsSettings
 
 DEFAULT_EMBEDDED_DIR = Path("data") / "clickhouse"
 LOCK_POLL_SECONDS = 0.5
@@ -33,6 +34,8 @@ logger = logging.getLogger("target-clickhouse.connection")
 # clickhouse-connect logs "Unexpected Http Driver Exception" before raising what `_open_http` reports in
 # one clear line: the log line only repeats it.
 logging.getLogger("clickhouse_connect.driver._backend.http_sync").setLevel(logging.ERROR)
+# urllib3 logs a warning when it retries a failed TLS handshake (which cannot succeed on a retry either).
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def default_url() -> str:
@@ -136,7 +139,7 @@ def _open_chdb(path: str, wait_seconds: float) -> Client:
         return client
 
 
-def _open_http(url: str, username: str | None, password: str | None) -> Client:
+def _open_http(url: str, username: str | None, password: str | None, tls: TlsSettings) -> Client:
     """A server client; clickhouse-connect parses the DSN (host, port, credentials, query options)."""
     parts = urlsplit(url)
     if not parts.hostname:
@@ -152,11 +155,15 @@ def _open_http(url: str, username: str | None, password: str | None) -> Client:
     try:
         # Settings override URL credentials; "" counts as unset (Meltano passes unset values so).
         return clickhouse_connect.get_client(
-            dsn=dsn, interface=parts.scheme, username=username or None, password=password or ""
+            dsn=dsn, interface=parts.scheme, username=username or None, password=password or "",
+            **tls.client_options(url, password or url_password),
         )
     except Exception as exc:
         text = str(exc)
-        if "Connection refused" in text:
+        tls_problem = tls.explain(exc, parts.hostname)
+        if tls_problem:
+            message = tls_problem
+        elif "Connection refused" in text:
             message = "nothing listens there (connection refused)"
         elif "Name or service not known" in text or "nodename nor servname" in text:
             message = f"host {parts.hostname!r} is not known (DNS)"
@@ -195,8 +202,10 @@ def open_client(
     database: str | None = None,
     lock_wait_seconds: float = defaults.DEFAULT_LOCK_WAIT_SECONDS,
     cluster: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> Client:
-    """A clickhouse-connect client for `url` (default: the embedded `data/clickhouse` directory).
+    """A clickhouse-connect client for `url` (default: the embedded `data/clickhouse` directory); `tls`
+    (checked `TlsSettings`) applies to https:// URLs.
 
     With `database`, the database is created if missing (ON CLUSTER `cluster` when given) and made the
     client's default. An embedded
@@ -208,7 +217,7 @@ def open_client(
     if scheme == "chdb":
         client = _open_chdb(chdb_path(url) or "", lock_wait_seconds)
     elif scheme in ("http", "https"):
-        client = _open_http(url, username, password)
+        client = _open_http(url, username, password, tls or TlsSettings())
     else:
         raise ConfigError(
             f"setting 'url': unsupported scheme in {redact_url(url)!r}; use chdb:///dir, http://host:8123 "

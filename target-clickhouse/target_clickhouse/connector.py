@@ -4,7 +4,8 @@ Shaped like the Meltano SDK's `SQLConnector` (as used by MeltanoLabs/target-post
 SQLAlchemy. It owns:
 
 * the client, opened by the one factory `connection.open_client` (chdb directory or server URL,
-  username/password settings over URL credentials, the chdb lock error, redacted credentials);
+  username/password settings over URL credentials, TLS settings checked up front (`tls.py`), the chdb
+  lock error, redacted credentials);
 * the naming of tables (`naming.py`) and identifier quoting (`identifiers.py`);
 * the type mapping (`schema_types.py`) and the DDL (`tables.py`: CREATE TABLE, ADD/MODIFY COLUMN);
 * inserts (JSONEachRow rows from `rows.py`, deduplication token, retries on transient errors);
@@ -43,6 +44,7 @@ from target_clickhouse.tables import (
     existing_columns,
     max_version,
 )
+from target_clickhouse.tls import TlsSettings
 from target_clickhouse.versions import VersionSequence
 
 logger = logging.getLogger("target-clickhouse.connector")
@@ -71,9 +73,9 @@ class ClickHouseConnector:
 
     `config` takes the target's settings (`url`, `username`, `password`, `database`,
     `table_name_pattern`, `engine`, `engine_flavour`, `cluster`, `partition_by`, `table_settings`,
-    `json_as`, `insert_retries`); every one is optional. The client opens on first use (`client`,
-    `open_client()`) and stays open until `close()`; with embedded ClickHouse, close it before another
-    process needs the directory.
+    `json_as`, `insert_retries`, `ca_cert`, `verify`, `client_cert`, `client_cert_key`); every one is
+    optional. The client opens on first use (`client`, `open_client()`) and stays open until `close()`;
+    with embedded ClickHouse, close it before another process needs the directory.
     """
 
     def __init__(self, config: Mapping[str, t.Any] | None = None) -> None:
@@ -87,6 +89,7 @@ class ClickHouseConnector:
         )
         self.engine_flavour: str = check_engine_flavour(self._settings.get("engine_flavour"))
         self.cluster: str | None = check_cluster(self._settings.get("cluster"), self.engine_flavour)
+        self.tls = TlsSettings.from_config(self._settings, self.url)
         self.versions = VersionSequence()
         self._client: Client | None = None
         self._inserted: Counter[str] = Counter()  # rows inserted per table (prepared tables: 0)
@@ -137,6 +140,7 @@ class ClickHouseConnector:
                 lock_wait_seconds=float(self._settings.get("lock_wait_seconds",
                                                            defaults.DEFAULT_LOCK_WAIT_SECONDS)),
                 cluster=self.cluster,
+                tls=self.tls,
             )
         return self._client
 

@@ -30,6 +30,39 @@ SETTINGS = th.PropertiesList(
         description="ClickHouse password (overrides one in `url`). Never logged.",
     ),
     th.Property(
+        "ca_cert",
+        th.StringType,
+        description=(
+            "https:// only: PEM file of the CA that signed the server's certificate, e.g. a managed "
+            "ClickHouse provider's own root CA (Yandex Cloud, VK Cloud, Selectel). Default: this "
+            "machine's trusted CAs. Checked before connecting (exists, holds a PEM certificate)."
+        ),
+    ),
+    th.Property(
+        "verify",
+        th.CustomType({"type": ["boolean", "string"]}),
+        default=True,
+        description=(
+            "https:// only: check the server's certificate (`true`/`false`, also as text). `false` is "
+            "UNSAFE: anyone on the network path can pose as the server and read the password and the data; "
+            "set `ca_cert` instead."
+        ),
+    ),
+    th.Property(
+        "client_cert",
+        th.StringType,
+        description=(
+            "https:// only: PEM client certificate for servers that require one (mutual TLS). With "
+            "`password`, the password logs in; without, ClickHouse's certificate authentication of "
+            "`username`."
+        ),
+    ),
+    th.Property(
+        "client_cert_key",
+        th.StringType,
+        description="PEM private key of `client_cert` (unencrypted), unless the certificate file holds it.",
+    ),
+    th.Property(
         "database",
         th.StringType(min_length=1),
         default=naming.DEFAULT_DATABASE,
