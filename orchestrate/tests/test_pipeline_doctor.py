@@ -13,6 +13,12 @@ from qtickets_sandbox.testing import SandboxServer
 def test_doctor_passes_then_names_each_failure(project, tmp_path):
     with SandboxServer(seed=2, orders=60, events=3, token=TOKEN) as sb:
         pipe = Pipeline(project, tmp_path, sb.base_url)
+        first = pipe.cli("doctor")  # the embedded directory does not exist yet: looked at, not created
+        assert first.returncode == 0, first.stdout + first.stderr[-2000:]
+        assert "does not exist yet: the first run creates it" in first.stdout
+        assert not (tmp_path / "ch").exists()
+
+        assert pipe.cli("run").returncode == 0
         good = pipe.cli("doctor")
         assert good.returncode == 0, good.stdout + good.stderr[-2000:]
         names = [line.split()[1] for line in good.stdout.splitlines()]
