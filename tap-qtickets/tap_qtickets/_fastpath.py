@@ -1,29 +1,34 @@
-"""The one place tap-qtickets touches singer-sdk internals: the per-record write path, and the sync's
-report around the SDK's `Tap.sync_all` (declared final: the SDK offers no hook before the first or after
-the last stream).
+"""The one place tap-qtickets touches singer-sdk internals: the page loop, the per-record write path, and
+the sync's report around the SDK's `Tap.sync_all` (declared final: the SDK offers no hook before the first
+or after the last stream).
 
-For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
-builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
-maps, no flattening, every property selected, records already conformed by our compiled normaliser — the
-record is written straight into the batched msgspec writer instead: about a fifth of the tap's CPU per
-record. Anything else takes the SDK's own path.
+- `PrefetchedPages.request_records` is the SDK's page loop (`RESTStream.request_records`: its own
+  `_prepare_request` and `_request`, the request counter, `update_sync_costs`), except that page n+1 is
+  requested in a worker thread as soon as page n's answer is in, while page n's records are processed and
+  written: the API's latency and the processing overlap (the next page's token depends only on the answer).
+- For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
+  builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
+  maps, no flattening, every property selected, records already conformed by our compiled normaliser — the
+  record is written straight into the batched msgspec writer instead: about a fifth of the tap's CPU per
+  record. Anything else takes the SDK's own path.
 
-The override relies on private names of singer-sdk (`Stream._write_record_message`, `Stream._tap`,
-`Stream._stream_version`), so it is pinned: on an SDK outside `SUPPORTED_SDK` the fast path stays off (the
-SDK's path is always correct), and a test fails loudly so that someone re-reads the SDK's
-`_write_record_message` and moves the range.
+Both rely on private names of singer-sdk (`PRIVATE_NAMES`), so they are pinned: on an SDK outside
+`SUPPORTED_SDK` the SDK's own loop and record path are used (always correct), and a test fails loudly so
+that someone re-reads the SDK's `request_records` and `_write_record_message` and moves the range.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from importlib.metadata import version
 
 from packaging.specifiers import SpecifierSet
 from singer_sdk import singerlib as singer
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.tap_base import Tap
 
@@ -32,11 +37,43 @@ from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_K
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
     from tap_qtickets.shared import RunShared
 
 SUPPORTED_SDK = SpecifierSet(">=0.54.9,<0.55")
-PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version")  # what this module relies on
+# What this module relies on (tests/test_sdk_internals.py keeps every other module off SDK internals).
+PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version", "_prepare_request", "_request")
 ENABLED = version("singer-sdk") in SUPPORTED_SDK
+
+
+class PrefetchedPages(RESTStream):
+    """Mixin for the tap's streams: the SDK's page loop with the next page requested ahead."""
+
+    def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        if not ENABLED:
+            yield from super().request_records(context)
+            return
+        paginator = self.get_new_paginator() or SinglePagePaginator()
+        request = self.request_decorator(self._request)
+        with (self.get_http_request_counter() as request_counter,
+              ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-pages") as ahead):
+            request_counter.with_context(context)
+            prepared = self._prepare_request(context=context, page=paginator)
+            pending: Future | None = ahead.submit(request, prepared, context)
+            while pending is not None:
+                response = pending.result()
+                request_counter.increment()
+                self.update_sync_costs(prepared, response, context)
+                # The SDK stops at a page without records; the tap's paginators stop at an empty or short
+                # page themselves, so a page whose rows were all filtered out does not end the read.
+                paginator.advance(response)
+                pending = None
+                if not paginator.finished:
+                    # Prepared here, on the consumer's thread: building a request reads the stream's state.
+                    prepared = self._prepare_request(context=context, page=paginator)
+                    pending = ahead.submit(request, prepared, context)
+                yield from self.parse_response(response)
 
 
 class FastRecordWrites(RESTStream):

@@ -15,6 +15,7 @@ import datetime as dt
 import typing as t
 from collections.abc import Callable
 
+from tap_qtickets.decoding import body_of
 from tap_qtickets.normalize import missing_key_error, parse_api_datetime, to_api_datetime
 from tap_qtickets.pagination import (
     IdKeysetPaginator,
@@ -24,6 +25,8 @@ from tap_qtickets.pagination import (
 )
 
 if t.TYPE_CHECKING:
+    import msgspec
+    import requests
     from singer_sdk.pagination import BaseAPIPaginator
 
 RowCheck = Callable[[dict], str | None]  # why a row should not have come back, or None
@@ -36,6 +39,9 @@ class FiltersIgnoredError(Exception):
 class OrdersQuery:
     """One read of /orders: its request bodies, its paginator, and the check of every page."""
 
+    gone_is_empty = False  # requests per show (show_digests.py): a JSON 404 means the show was removed
+    decoder: msgspec.json.Decoder | None = None  # None: the stream's row-typed page decoder
+
     def __init__(self, page_size: int) -> None:
         self.page_size = page_size
 
@@ -45,12 +51,16 @@ class OrdersQuery:
     def payload(self, token: t.Any) -> dict:
         raise NotImplementedError
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def path(self, token: t.Any) -> str | None:
+        """The request path of page `token` (None: the stream's, /orders)."""
+        return None
+
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         """The rows to emit; raises FiltersIgnoredError when the page shows the request was not honoured."""
         return rows
 
-    def _full_page(self, rows: list[dict], body: dict) -> bool:
-        paging = body.get("paging") or {}
+    def _full_page(self, rows: list[dict], response: requests.Response) -> bool:
+        paging = body_of(response).get("paging") or {}
         return len(rows) >= int(paging.get("perPage") or self.page_size)
 
 
@@ -84,7 +94,7 @@ class UpdatedAtWindow(OrdersQuery):
         return {"page": token.page, "per_page": self.page_size, "where": where,
                 "orderBy": {"updated_at": "asc", "id": "asc"}}
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         since, end = self._since, self.end
         fresh = []
         for row in rows:
@@ -101,7 +111,7 @@ class UpdatedAtWindow(OrdersQuery):
                 continue
             fresh.append(row)
             self._last_key = max(self._last_key, key) if self._last_key else key
-        if rows and not fresh and self._full_page(rows, body):
+        if rows and not fresh and self._full_page(rows, response):
             msg = "a full page brought no new orders (the window did not move)"
             raise FiltersIgnoredError(msg)
         if rows:
@@ -129,7 +139,7 @@ class IdKeyset(OrdersQuery):
         where = [*self.where, {"column": "id", "operator": ">", "value": token}] if token else self.where
         return {"page": 1, "per_page": self.page_size, "where": where, "orderBy": {"id": "asc"}}
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         for row in rows:
             order_id = _order_id("orders", row)
             if order_id <= self._last:
@@ -154,7 +164,7 @@ class IdScan(OrdersQuery):
     def payload(self, token: int) -> dict:
         return {"page": token, "per_page": self.page_size, "orderBy": {"id": "asc"}}
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         for row in rows:
             _order_id("orders", row)
         return [row for row in rows if self.keep(row)]

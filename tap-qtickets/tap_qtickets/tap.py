@@ -68,6 +68,9 @@ class TapQTickets(ReportedSync, Tap):
                                 "back."),
         th.Property("page_size", th.IntegerType(minimum=1), default=100,
                     description="Items requested per page (`per_page` in the JSON body)."),
+        th.Property("refund_horizon_days", th.IntegerType(minimum=0), default=14,
+                    description="Without the nested filter, a daily check finds ticket changes (refunds) "
+                                "of shows finished up to this many days ago; older shows are not checked."),
         th.Property("inventory_show_window", th.IntegerType(minimum=0), default=24,
                     description="A show is live until this many hours after it finishes: seat snapshots are "
                                 "taken of live shows that are not deleted (nor their event), and the ticket "
@@ -102,9 +105,7 @@ class TapQTickets(ReportedSync, Tap):
         super().setup_mapper()
 
     def discover_streams(self) -> list:
-        streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
-        self.shared.streams = {stream.name: stream for stream in streams}
-        return streams
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:

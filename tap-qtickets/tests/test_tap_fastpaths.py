@@ -101,13 +101,16 @@ def test_prefetch_requests_exactly_the_pages_it_reads(sb):
 def test_fast_path_is_pinned_to_the_singer_sdk_it_was_checked_against():
     from importlib.metadata import version
 
-    from singer_sdk.streams import Stream
+    from singer_sdk.streams import RESTStream
     from tap_qtickets import _fastpath
+    from tap_qtickets.tap import TapQTickets
 
     installed = version("singer-sdk")
     assert installed in _fastpath.SUPPORTED_SDK, (
         f"singer-sdk {installed} is outside {_fastpath.SUPPORTED_SDK}, the range tap_qtickets/_fastpath.py "
         f"was checked against: re-read the SDK's Stream._write_record_message, then move SUPPORTED_SDK")
     assert _fastpath.ENABLED
-    missing = [name for name in ("_write_record_message",) if not hasattr(Stream, name)]
+    stream = TapQTickets(config={"api_token": TOKEN}).streams["orders"]
+    missing = [name for name in _fastpath.PRIVATE_NAMES if not hasattr(stream, name)]
     assert missing == [], f"singer-sdk no longer has {missing}: tap_qtickets/_fastpath.py must change"
+    assert type(stream).request_records is not RESTStream.request_records  # the prefetching loop is in use

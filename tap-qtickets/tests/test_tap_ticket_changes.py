@@ -8,6 +8,7 @@ import logging
 import random
 
 import pytest
+import requests
 from qtickets_sandbox.inventory import TICKET_TRUTH_FIELDS
 from qtickets_sandbox.testing import SandboxServer, comparable_ticket, expected_tickets
 from tap_qtickets.ticket_changes import STATE_KEY, UNSUPPORTED, VERIFIED
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.integration
 STREAMS = ("events", "orders", "sales")
 FIELDS = tuple(f for f in TICKET_TRUTH_FIELDS if f != "status")  # status is the views' rule, not a field
 ORDERS = "/api/rest/v1/orders"
-FALLBACKS = {"live events", "all older orders"}
+FALLBACKS = {"changed shows", "all older orders"}
+HOLDER = ("client_name", "client_surname", "client_middlename")
 
 
 class Output:
@@ -41,6 +43,12 @@ class Output:
             if have != want:
                 out[ticket_id] = (want, have)
         return out
+
+
+def basket_now(sb: SandboxServer, order_id: int, ticket_id: int) -> dict:
+    answer = requests.get(f"{sb.base_url}/orders/{order_id}", headers={"Authorization": f"Bearer {TOKEN}"},
+                          timeout=10)
+    return next(b for b in answer.json()["data"]["baskets"] if b["id"] == ticket_id)
 
 
 def _runs(sb: SandboxServer, config: dict, steps: list[int], check) -> Output:
@@ -93,14 +101,22 @@ def test_every_ticket_change_is_out_after_the_next_run(bumps):
 @pytest.mark.parametrize("mode", ["ignore", "reject", "empty", "off"])
 def test_fallback_keeps_live_shows_exact_and_the_rest_within_a_day(mode, caplog):
     """When the nested filter is ignored, rejected or silently empty (or switched off), live shows are
-    still exact after every run, and any other ticket change is out within 24 h (the deep pass)."""
+    still exact after every run, and any other ticket change is out within 24 h (the deep pass) — except a
+    ticket's bare `updated_at` after an edit that left everything its show's ticket list shows as it was
+    (show_digests.py: the fallback cannot see it)."""
     lags: list[dt.timedelta] = []
 
     def check(result, output, truth):
         now = dt.datetime.fromisoformat(truth["now"])
         shows = {s["id"]: s for s in truth["shows"]}
-        for want, _have in output.differences(truth).values():
+        for want, have in output.differences(truth).values():
             ticket = dict(zip(FIELDS, want, strict=True))
+            stale = {f for f, w, h in zip(FIELDS, want, have or [None] * len(FIELDS), strict=True) if w != h}
+            if stale == {"updated_at"}:  # the holder (not in the truth) must be current, then
+                emitted = output.tickets[ticket["ticket_id"]]
+                current = basket_now(sb, ticket["order_id"], ticket["ticket_id"])
+                assert all(emitted[f] == current[f] for f in HOLDER), f"ticket {ticket['ticket_id']} lags"
+                continue
             finish = dt.datetime.fromisoformat(shows[ticket["show_id"]]["finish_date"])
             assert finish + dt.timedelta(hours=24) < now, f"ticket {ticket['ticket_id']} of a live show lags"
             lag = now - ticket["updated_at"]
@@ -111,8 +127,9 @@ def test_fallback_keeps_live_shows_exact_and_the_rest_within_a_day(mode, caplog)
     # Seed 6 with 10 events: an event that is over gets refunds during these 48 hours.
     with SandboxServer(seed=6, orders=1500, events=10, token=TOKEN,
                        semantics={"refund_bumps_order": False}) as sb:
-        # deep_pass_hours + the longest gap between runs (6 h) stays within the 24 h contract.
-        config = sandbox_config(sb, max_retries=1, deep_pass_hours=18)
+        # deep_pass_hours + the longest gap between runs (6 h) stays within the 24 h contract; the holder's
+        # names (personal data) are kept to tell an edit the fallback missed from one it could not see.
+        config = sandbox_config(sb, max_retries=1, deep_pass_hours=18, include_pii=True)
         if mode == "off":
             config["basket_filter"] = "off"
         else:
@@ -143,7 +160,7 @@ def test_unsupported_filter_is_not_retried_for_a_day_and_state_stays_on_failure(
         sb.advance(6 * 60)
         sb.clear_requests()
         second = run_tap(config, state=first["state"], streams=STREAMS)
-        assert nested_requests() == 0 and second["tap"].streams["orders"].ticket_pass == "live events"
+        assert nested_requests() == 0 and second["tap"].streams["orders"].ticket_pass == "changed shows"
         sb.clear_faults()
         sb.advance(19 * 60)  # 25 h after the check: tried again, and verified now
         third = run_tap(config, state=second["state"], streams=STREAMS)
