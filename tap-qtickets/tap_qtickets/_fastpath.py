@@ -93,12 +93,12 @@ class FastRecordWrites(RESTStream):
             super()._write_record_message(record)
             return
         writer = self._tap.message_writer
-        now = dt.datetime.now(dt.UTC)
         if isinstance(writer, BufferedMsgSpecWriter):
-            writer.write_record(self.name, record, self._stream_version, now)
+            writer.write_record(self.name, record, self._stream_version)
         else:
-            self._tap.write_message(singer.RecordMessage(
-                stream=self.name, record=record, version=self._stream_version, time_extracted=now))
+            self._tap.write_message(singer.RecordMessage(stream=self.name, record=record,
+                                                         version=self._stream_version,
+                                                         time_extracted=dt.datetime.now(dt.UTC)))
         self.state_manager.is_flushed = False
 
 

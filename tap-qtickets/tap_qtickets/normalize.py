@@ -197,12 +197,16 @@ class FieldSet:
     - `apply(row)` returns a new dict: keys missing from the schema (PII when excluded, bulky maps) are
       dropped.
     - `conform(row)` converts in place and returns `row`, for rows that hold schema keys only (decoded with
-      a row type, decoding.py): same values as `apply`, without copying the ones that need no conversion.
+      a row type, decoding.py): same values as `apply`, without copying the ones that need no conversion;
+      then checks that `key` (if any) is not null.
+
+    A wrong value raises `fail(row, error)` (default: the error with the field's name, `locate`).
     """
 
     __slots__ = ("apply", "conform", "converters", "keep")
 
-    def __init__(self, props: dict) -> None:
+    def __init__(self, props: dict, fail: t.Callable[[dict, BadValue], Exception] | None = None,
+                 key: str | None = None, missing_key: t.Callable[[], Exception] | None = None) -> None:
         self.converters = {name: compile_schema(prop) for name, prop in props.items()}
         self.keep = {name: _passthrough_type(prop) for name, prop in props.items()}
         namespace: dict[str, t.Any] = {}
@@ -214,20 +218,25 @@ class FieldSet:
                 copying.append(f"    if {name!r} in row: out[{name!r}] = row[{name!r}]")
                 continue
             copying += [f"    v = get({name!r})",
-                        f"    if v is not None: out[{name!r}] = v if type(v) is k{index} else c{index}(v)",
+                        f"    if v is not None: out[{name!r}] = {_converted(convert, index)}",
                         f"    elif {name!r} in row: out[{name!r}] = None"]
+            changed = "v is not None" if convert in _INLINED else f"v is not None and type(v) is not k{index}"
             in_place += [f"    v = get({name!r})",
-                         f"    if v is not None and type(v) is not k{index}: row[{name!r}] = c{index}(v)"]
-        # Converters and types bound as defaults: locals are cheaper to load than globals.
-        namespace["BadValue"], namespace["locate"] = BadValue, self._locate
-        defaults = "".join(f", {key}={key}" for key in namespace)
+                         f"    if {changed}: row[{name!r}] = {_converted(convert, index)}"]
+        keyed = []
+        if key is not None:
+            namespace["missing"] = missing_key
+            keyed = [f"  if row.get({key!r}) is None:", "    raise missing()"]
+        # Converters, types and caches bound as defaults: locals are cheaper to load than globals.
+        namespace.update(BadValue=BadValue, fail=fail or self._locate, utc=_UTC_TEXT.get)
+        defaults = "".join(f", {name}={name}" for name in namespace)
         # The try block costs nothing until a value is wrong (Python >= 3.11 zero-cost exceptions).
-        failed = ["  except BadValue as exc:", "    raise locate(row, exc) from None"]
+        failed = ["  except BadValue as exc:", "    raise fail(row, exc) from None"]
         source = "\n".join([
             f"def apply(row{defaults}):", "  try:", "    out = {}", "    get = row.get", *copying,
             "    return out", *failed,
-            f"def conform(row{defaults}):", "  try:", "    get = row.get", *in_place, "    return row",
-            *failed])
+            f"def conform(row{defaults}):", "  try:", "    get = row.get", *in_place, *failed, *keyed,
+            "  return row"])
         exec(source, namespace)
         self.apply: Converter = namespace["apply"]
         self.conform: Converter = namespace["conform"]
@@ -244,6 +253,19 @@ class FieldSet:
                 exc.path.insert(0, name)
                 return exc
         return caught
+
+
+def _converted(convert: Converter, index: int) -> str:
+    """The expression converting `v` (not None) with converter `c{index}`: the common cases of the two
+    converters called most (a cached UTC stamp, an integer amount) without a function call."""
+    if convert is to_utc_iso:
+        return f"(utc(v) if type(v) is str else None) or c{index}(v)"
+    if convert is to_decimal_str:
+        return f"str(v) if type(v) is int else c{index}(v)"
+    return f"v if type(v) is k{index} else c{index}(v)"
+
+
+_INLINED = (to_utc_iso, to_decimal_str)
 
 
 def compile_schema(schema: dict) -> Converter | None:
@@ -283,8 +305,10 @@ class RecordNormalizer:
 
     def __init__(self, schema: dict, stream: str = "record", key: str | None = None) -> None:
         self.properties: dict = schema["properties"]
-        self.fields = FieldSet(self.properties)
         self.stream, self.key = stream, key
+        self.fields = FieldSet(self.properties, fail=self._failure, key=key,
+                               missing_key=lambda: missing_key_error(stream, key or "id"))
+        self.conform: Converter = self.fields.conform  # in place, for rows of schema keys only (+ key check)
 
     def only(self, names: t.Collection[str]) -> RecordNormalizer:
         """The normaliser of the part of a record made of the properties among `names`."""
@@ -293,24 +317,16 @@ class RecordNormalizer:
 
     def convert(self, row: dict) -> dict:
         """A conformed copy, without the key check (partial rows, e.g. the order fields copied into sales)."""
-        return self._checked(self.fields.apply, row)
+        return self.fields.apply(row)
 
     def __call__(self, row: dict) -> dict:
-        return self._keyed(self.convert(row))
-
-    def conform(self, row: dict) -> dict:
-        """Conform in place a row that holds schema keys only (`FieldSet.conform`)."""
-        return self._keyed(self._checked(self.fields.conform, row))
-
-    def _checked(self, conformer: Converter, row: dict) -> dict:
-        try:
-            return conformer(row)
-        except BadValue as exc:
-            field = ".".join(exc.path) or "?"
-            problem = f"expects {exc.expected}, got {_shown(exc.value)}"
-            raise record_error(self.stream, _shown(row.get(self.key or "id")), field, problem) from None
-
-    def _keyed(self, out: dict) -> dict:
+        out = self.fields.apply(row)
         if self.key is not None and out.get(self.key) is None:
             raise missing_key_error(self.stream, self.key)
         return out
+
+    def _failure(self, row: dict, caught: BadValue) -> QTicketsError:
+        exc = self.fields._locate(row, caught)
+        field = ".".join(exc.path) or "?"
+        problem = f"expects {exc.expected}, got {_shown(exc.value)}"
+        return record_error(self.stream, _shown(row.get(self.key or "id")), field, problem)

@@ -318,14 +318,29 @@ class OrdersStream(QTicketsStream):
         baskets = row.pop("baskets", None) or []
         if not isinstance(baskets, list):
             raise record_error(self.name, row.get("id"), "baskets", f"expects array, got {baskets!r:.80}")
-        if baskets and self.sales is not None:
-            order_part = {target: row.get(source) for target, source in ORDER_FIELDS_FOR_SALES.items()}
-            self.handover.add((order_part, baskets), weight=len(baskets))
         row["tickets_count"] = len(baskets)
         self.normalize.conform(row)
+        if baskets and self.sales is not None:
+            self.handover.add((self.sale_fields(row), baskets), weight=len(baskets))
         for key in self.unselected:
             row.pop(key, None)
         return row
+
+    @cached_property
+    def sale_sources(self) -> tuple[tuple[tuple[str, str], ...], RecordNormalizer | None]:
+        """(sale field, order field) of the order fields the sales select, and the normaliser that converts
+        them — None when this stream conforms each of them to the same schema (its values are taken)."""
+        order_part = self.sales.parts[0]  # type: ignore[union-attr]
+        pairs = tuple((target, ORDER_FIELDS_FOR_SALES[target]) for target in order_part.properties)
+        same = all(self.normalize.properties.get(source) == order_part.properties[target]
+                   for target, source in pairs)
+        return pairs, None if same else order_part
+
+    def sale_fields(self, order: dict) -> dict:
+        """A sale's fields from its order (a record conformed in place, not yet trimmed)."""
+        pairs, convert = self.sale_sources
+        fields = {target: order[source] for target, source in pairs if source in order}
+        return fields if convert is None else convert.convert(fields)
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict | None]:
         # Sales are handed over in batches (handoff.py), not one child sync per order.
@@ -358,10 +373,9 @@ class SalesStream(HandedOver, QTicketsStream):
             set(self.normalize.properties) - set(ORDER_FIELDS_FOR_SALES))
 
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        """Normalised sale rows: the order's fields are converted once per order, not once per basket."""
-        (order_part, basket_part), unselected = self.parts, self.unselected
-        for order, baskets in self.take_handed():
-            order_fields = order_part.convert(order)
+        """Normalised sale rows: the order's fields come converted, once per order (`sale_fields`)."""
+        basket_part, unselected = self.parts[1], self.unselected
+        for order_fields, baskets in self.take_handed():
             for basket in baskets:
                 seat = str(basket.get("seat_id") or "")
                 basket["zone_id"] = seat.rsplit("-", 1)[0] if "-" in seat else (seat or None)

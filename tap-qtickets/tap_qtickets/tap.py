@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import typing as t
@@ -30,6 +31,8 @@ from tap_qtickets.writer import BufferedMsgSpecWriter
 
 # http(s)://host[:port] then nothing, or a path/query: checked by the SDK before any request is made.
 BASE_URL_PATTERN = r"^https?://[^\s/:?#]+(:[0-9]+)?([/?#]\S*)?$"
+GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (CPython's default: 700)
+GIL_SWITCH_SECONDS = 0.0005
 STREAM_TYPES = [EventsStream, ShowsStream, InventoryStream, OrdersStream, SalesStream, ClientsStream,
                 DiscountsStream, PromoCodesStream, ColorThemesStream]
 
@@ -109,6 +112,7 @@ class TapQTickets(ReportedSync, Tap):
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        tune_runtime()
         try:
             super().invoke(*args, **kwargs)
         except QTicketsError as exc:
@@ -126,6 +130,19 @@ class TapQTickets(ReportedSync, Tap):
         line = json.dumps({"type": "STATE", "value": failed_state(cls.name, error)})
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
+
+
+def tune_runtime() -> None:
+    """A run builds millions of short-lived, acyclic dicts while a worker thread reads the next page:
+
+    - the cyclic garbage collector's passes over them, and over the objects alive after start-up (frozen
+      out of collection here), cost about a sixth of the CPU at the default thresholds;
+    - a page arrives in ~100 socket reads, and after each one the reader waits for the GIL until the thread
+      processing the previous page gives it up: every 5 ms by default, every 0.5 ms here.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 def check_dates(config: t.Mapping[str, t.Any]) -> None:

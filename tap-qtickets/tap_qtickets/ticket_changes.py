@@ -96,8 +96,17 @@ def make_plan(
 
 def newest_ticket_change(order: dict) -> str | None:
     """The latest basket `updated_at` of an order, as UTC text (comparable as strings)."""
-    stamps = [to_utc_iso(b.get("updated_at")) for b in order.get("baskets") or () if b.get("updated_at")]
-    return max((s for s in stamps if s), default=None)
+    baskets = order.get("baskets")
+    if not isinstance(baskets, list):  # none ([], "", null); anything else is refused in post_process
+        return None
+    newest = None
+    for basket in baskets:
+        stamp = basket.get("updated_at")
+        if stamp:
+            stamp = to_utc_iso(stamp)
+            if newest is None or (stamp is not None and stamp > newest):
+                newest = stamp
+    return newest
 
 
 @dataclass
