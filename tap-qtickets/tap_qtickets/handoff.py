@@ -37,12 +37,13 @@ class Handover:
         self.items.append(item)
         self.weight += weight
 
-    def contexts(self) -> Iterator[dict]:
+    def contexts(self) -> tuple[dict, ...]:
         """Zero or one child context for the record being processed."""
-        if self.items and (self.at_last_record or self.weight >= self.batch_weight):
-            self.batches += 1
-            items, self.items, self.weight = self.items, [], 0
-            yield {BATCH_KEY: self.batches, PAYLOAD_KEY: items}
+        if not self.items or (not self.at_last_record and self.weight < self.batch_weight):
+            return ()
+        self.batches += 1
+        items, self.items, self.weight = self.items, [], 0
+        return ({BATCH_KEY: self.batches, PAYLOAD_KEY: items},)
 
     def marking_the_last(self, records: Iterable[dict]) -> Iterator[dict]:
         """`records` with `at_last_record` set while the last one is processed (one-record look-ahead), so

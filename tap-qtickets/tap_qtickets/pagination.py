@@ -73,8 +73,13 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetCursor]):
         last = parse_api_datetime(data[-1]["updated_at"])
         if last == parse_api_datetime(self.current_value.since):
             return KeysetCursor(self.current_value.since, self.current_value.page + 1)
-        # The new window starts with the rows of this page stamped `last`: skip the pages they fill.
-        at_last = sum(1 for row in data if parse_api_datetime(row["updated_at"]) == last)
+        # The new window starts with the rows of this page stamped `last` (its tail: the order is checked
+        # by the query, which refuses the page otherwise): skip the pages they fill.
+        at_last = 0
+        for row in reversed(data):
+            if parse_api_datetime(row["updated_at"]) != last:
+                break
+            at_last += 1
         return KeysetCursor(data[-1]["updated_at"], 1 + at_last // len(data))
 
 

@@ -67,17 +67,19 @@ class TapQTickets(ReportedSync, Tap):
         th.Property("basket_filter", th.StringType, default="auto", allowed_values=["auto", "off"],
                     description="Ticket changes that do not touch the order (scans, refunds): `auto` reads "
                                 "them with the self-checked nested filter `baskets.updated_at`, falling back "
-                                "to re-reading the orders of events with live shows; `off` always falls "
-                                "back."),
+                                "to comparing each live show's ticket list (GET /shows/{id}/barcodes, "
+                                "hashed) with the previous run's and re-reading the orders of the events "
+                                "whose list changed; `off` always falls back."),
         th.Property("page_size", th.IntegerType(minimum=1), default=100,
                     description="Items requested per page (`per_page` in the JSON body)."),
         th.Property("refund_horizon_days", th.IntegerType(minimum=0), default=14,
-                    description="Without the nested filter, a daily check finds ticket changes (refunds) "
-                                "of shows finished up to this many days ago; older shows are not checked."),
+                    description="Without the nested filter, the deep pass also compares the ticket lists of "
+                                "shows finished up to this many days ago (late refunds); changes to tickets "
+                                "of shows finished earlier are only found by the nested filter."),
         th.Property("inventory_show_window", th.IntegerType(minimum=0), default=24,
                     description="A show is live until this many hours after it finishes: seat snapshots are "
                                 "taken of live shows that are not deleted (nor their event), and the ticket "
-                                "fallback re-reads the orders of events with a live show."),
+                                "fallback checks the ticket list of every live show at each run."),
         th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=60,
                     description="Seconds to wait for a response before retrying."),
         th.Property("max_retries", th.IntegerType(minimum=0), default=5,

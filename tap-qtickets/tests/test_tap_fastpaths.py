@@ -59,6 +59,22 @@ def test_buffered_records_are_written_before_the_next_state():
     assert raw.getvalue().splitlines()[0] + b"\n" == MsgSpecWriter().serialize_message(expected)
 
 
+def test_records_written_now_are_stamped_to_the_second_in_the_sdk_s_form():
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    writer = BufferedMsgSpecWriter()
+    with redirect_stdout(stdout):
+        writer.write_record("sales", {"id": 7, "price": "10.50"}, 3)
+        writer.flush_messages()
+        stdout.flush()
+    line = raw.getvalue().splitlines()[0] + b"\n"
+    stamp = dt.datetime.fromisoformat(json.loads(line)["time_extracted"].replace("Z", "+00:00"))
+    assert stamp.microsecond == 0 and stamp.tzinfo is not None
+    expected = singer.RecordMessage(stream="sales", record={"id": 7, "price": "10.50"}, version=3,
+                                    time_extracted=stamp)
+    assert line == MsgSpecWriter().serialize_message(expected)
+
+
 @pytest.fixture(scope="module")
 def sb():
     with SandboxServer(seed=23, orders=90, events=3, token=TOKEN) as server:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+from collections import Counter
 
 import pytest
 import requests
@@ -185,3 +186,43 @@ def test_deep_pass_widens_the_look_back_once_a_day():
             state = result["state"]
     # Runs 6 h apart: 24 h after the first run's deep pass comes the next one (3 days), else 2 h.
     assert windows == [120, 120, 120, 3 * 24 * 60, 120]
+
+
+def _ticket_pass_requests(sb: SandboxServer) -> Counter:
+    """The ticket pass's requests of the last run: re-reads of older orders, barcode lists."""
+    kinds: Counter = Counter()
+    for entry in sb.requests():
+        first = ((entry["body"] or {}).get("where") or [{}])[0] if entry["path"] == ORDERS else {}
+        if entry["path"].endswith("/barcodes"):
+            kinds["barcodes"] += 1
+        elif entry["path"] == ORDERS and (first.get("column"), first.get("operator")) != ("updated_at", ">="):
+            kinds["re-read"] += 1
+    return kinds
+
+
+def _without_deep_pass_mark(state: dict) -> dict:
+    orders = state["bookmarks"]["orders"]
+    marks = {k: v for k, v in orders[STATE_KEY].items() if k != "deep_pass_at"}
+    return {**state, "bookmarks": {**state["bookmarks"], "orders": {**orders, STATE_KEY: marks}}}
+
+
+@pytest.mark.slow
+def test_a_fallback_run_without_changes_costs_the_same_whatever_the_history():
+    """Without the nested filter, a run after which nothing changed reads the barcode lists of the live
+    shows (a deep pass: also of the shows finished within the refund horizon) and no older order — the same
+    requests for a 4× longer history over the same events."""
+    costs = []
+    for orders in (600, 2400):
+        with SandboxServer(seed=5, orders=orders, events=5, token=TOKEN, start_date="2025-11-03") as sb:
+            config = sandbox_config(sb, basket_filter="off", start_date="2025-10-01")
+            state = run_tap(config, streams=STREAMS)["state"]  # the first digests
+            sb.clear_requests()
+            state = run_tap(config, state=state, streams=STREAMS)["state"]
+            plain = _ticket_pass_requests(sb)
+            state = run_tap(config, state=_without_deep_pass_mark(state), streams=STREAMS)["state"]
+            sb.clear_requests()  # the first deep pass met the recently finished shows: the next one is steady
+            run_tap(config, state=_without_deep_pass_mark(state), streams=STREAMS)
+            costs.append((plain, _ticket_pass_requests(sb)))
+    (plain, deep), _ = costs
+    assert costs[0] == costs[1]
+    assert plain["re-read"] == deep["re-read"] == 0 and 0 < plain["barcodes"] < deep["barcodes"]
