@@ -6,6 +6,7 @@ or after the last stream).
   `_prepare_request` and `_request`, the request counter, `update_sync_costs`), except that page n+1 is
   requested in a worker thread as soon as page n's answer is in, while page n's records are processed and
   written: the API's latency and the processing overlap (the next page's token depends only on the answer).
+  `send_now` sends one request the same way outside the loop (a request sent ahead of its read).
 - For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
   builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
   maps, no flattening, every property selected, records already conformed by our compiled normaliser — the
@@ -37,6 +38,7 @@ from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_K
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context
 
     from tap_qtickets.shared import RunShared
@@ -74,6 +76,12 @@ class PrefetchedPages(RESTStream):
                     prepared = self._prepare_request(context=context, page=paginator)
                     pending = ahead.submit(request, prepared, context)
                 yield from self.parse_response(response)
+
+
+    def send_now(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """One request outside the page loop (the SDK's `_request`, with its retries): for a request a
+        stream sends ahead of the read that uses its answer."""
+        return self.request_decorator(self._request)(prepared, context)
 
 
 class FastRecordWrites(RESTStream):

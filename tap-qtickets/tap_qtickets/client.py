@@ -150,10 +150,14 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
             request.url = self.url_base + path
         return request
 
-    @property
-    def gone_is_empty(self) -> bool:
-        """Whether a JSON 404 means "removed" (requests per show): the answer then has no body."""
+    def gone_is_empty(self, path: str) -> bool:
+        """Whether a JSON 404 for `path` means "removed" (requests per show): the answer then has no body."""
         return False
+
+    def decoder_for(self, path: str) -> msgspec.json.Decoder:
+        """How the answers for `path` are decoded (a stream that reads many rows decodes only what it keeps).
+        Chosen by the path, not the read in progress: answers are validated in the page reader's thread."""
+        return JSON_DECODER
 
     def page_path(self, token: t.Any) -> str | None:
         """The path of the page `token` names, when it is not `path` (requests made per show)."""
@@ -164,11 +168,12 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
     def validate_response(self, response: requests.Response) -> None:
         """Classify an answer; also parses the body so a truncated JSON body is retried, not fatal."""
         self.shared.clock.observe(response)
-        self.shared.sync.requests[self.name] += 1
+        with self.shared.lock:
+            self.shared.sync.requests[self.name] += 1
         status = response.status_code
         path = requests.utils.urlparse(response.url).path
         content_type = response.headers.get("Content-Type", "")
-        if self.gone_is_empty and status == HTTPStatus.NOT_FOUND and "json" in content_type:
+        if status == HTTPStatus.NOT_FOUND and "json" in content_type and self.gone_is_empty(path):
             remember(response, None)  # the show was removed since the events were listed: nothing to read
             return
         if status == HTTPStatus.FORBIDDEN:
@@ -186,7 +191,7 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
             msg = f"QTickets answered {status} ({self._error_code(response)}) for GET {path}"
             raise QTicketsError(msg)
         try:
-            body = decode_json(response.content, self.body_decoder)
+            body = decode_json(response.content, self.decoder_for(path))
         except msgspec.ValidationError as exc:
             msg = f"{self.name}: QTickets answered GET {path} with an unexpected shape ({exc})"
             raise QTicketsError(msg) from None
@@ -198,11 +203,6 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
             msg = f"QTickets reported an error for GET {path}: {body.get('code') or body.get('message')}"
             raise QTicketsError(msg)
         remember(response, body)
-
-    @property
-    def body_decoder(self) -> msgspec.json.Decoder:
-        """How this stream's answers are decoded (streams that read many rows decode only what they keep)."""
-        return JSON_DECODER
 
     @staticmethod
     def _error_code(response: requests.Response) -> str:

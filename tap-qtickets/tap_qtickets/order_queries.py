@@ -25,7 +25,6 @@ from tap_qtickets.pagination import (
 )
 
 if t.TYPE_CHECKING:
-    import msgspec
     import requests
     from singer_sdk.pagination import BaseAPIPaginator
 
@@ -38,9 +37,6 @@ class FiltersIgnoredError(Exception):
 
 class OrdersQuery:
     """One read of /orders: its request bodies, its paginator, and the check of every page."""
-
-    gone_is_empty = False  # requests per show (show_digests.py): a JSON 404 means the show was removed
-    decoder: msgspec.json.Decoder | None = None  # None: the stream's row-typed page decoder
 
     def __init__(self, page_size: int) -> None:
         self.page_size = page_size

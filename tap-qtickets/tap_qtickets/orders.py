@@ -6,17 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 
 from tap_qtickets import ticket_changes as tc
 from tap_qtickets.client import QTicketsStream
-from tap_qtickets.decoding import page_decoder, row_type
+from tap_qtickets.decoding import JSON_DECODER, page_decoder, row_type
 from tap_qtickets.errors import RetriesExhaustedError
 from tap_qtickets.handoff import HandedOver, Handover
 from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, record_error, to_api_datetime
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
 from tap_qtickets.pagination import ShowRef
-from tap_qtickets.show_digests import ALL_TICKETS, FreshTickets, ShowBarcodes, ShowCheck
+from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -53,6 +54,9 @@ class OrdersStream(QTicketsStream):
         self.query: OrdersQuery | None = None
         self.fresh: FreshTickets | None = None  # the order pass's tickets, when the fallback will run
         self.ticket_pass: str | None = None  # which ticket pass ran (logged, and read by tests)
+        # The nested-filter probe, sent while the order pass still pages (its answer waits in a future).
+        self.probe: tuple[IdKeyset, Future] | None = None
+        self._ahead: ThreadPoolExecutor | None = None
 
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         # The bookmark is the max updated_at emitted (server clock), not capped by this host's clock.
@@ -91,13 +95,11 @@ class OrdersStream(QTicketsStream):
 
     # --- requests: the current query decides ------------------------------------------------------
 
-    @property
-    def body_decoder(self) -> msgspec.json.Decoder:
-        return self.query.decoder or self.order_decoder  # type: ignore[union-attr]
+    def decoder_for(self, path: str) -> msgspec.json.Decoder:
+        return self.order_decoder if path.endswith(self.path) else JSON_DECODER  # else: barcode lists
 
-    @property
-    def gone_is_empty(self) -> bool:
-        return self.query is not None and self.query.gone_is_empty
+    def gone_is_empty(self, path: str) -> bool:
+        return path.endswith(BARCODES_PATH_END)  # a show removed since the events were listed
 
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict:
         return self.query.payload(next_page_token)  # type: ignore[union-attr]
@@ -109,8 +111,10 @@ class OrdersStream(QTicketsStream):
         return self.query.paginator()  # type: ignore[union-attr]
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        rows = list(super().parse_response(response))
-        return self.query.accept(rows, response)  # type: ignore[union-attr]
+        return self._accepted(response, self.query)  # type: ignore[arg-type]
+
+    def _accepted(self, response: requests.Response, query: OrdersQuery) -> list[dict]:
+        return query.accept(list(super().parse_response(response)), response)
 
     def _read(self, query: OrdersQuery) -> Iterator[dict]:
         self.query = query
@@ -136,9 +140,14 @@ class OrdersStream(QTicketsStream):
         if not plan.try_basket_filter:  # the fallback will run: keep the order pass's tickets for it
             cuts = [cut for cut, _ in saved.show_digests.values() if cut >= tc.utc_text(start)]
             self.fresh = FreshTickets(min(cuts) if cuts else None, self.lookback)
-        passes = itertools.chain(self._order_pass(start, end, tracker),
+        passes = itertools.chain(self._order_pass(start, end, tracker, plan),
                                  self._ticket_pass(plan, start, tracker, saved, bookmark))
-        yield from self.handover.marking_the_last(passes)
+        try:
+            yield from self.handover.marking_the_last(passes)
+        finally:
+            if self._ahead is not None:
+                self._ahead.shutdown(cancel_futures=True)
+            self._ahead, self.probe = None, None
         if tracker.newest and (saved.bookmark is None or tracker.newest > saved.bookmark):
             saved.bookmark = tracker.newest
         if plan.deep:
@@ -149,13 +158,15 @@ class OrdersStream(QTicketsStream):
     def lookback(self) -> dt.timedelta:
         return dt.timedelta(minutes=int(self.config["lookback_minutes"]))
 
-    def _order_pass(self, start: dt.datetime, end: dt.datetime | None,
-                    tracker: tc.TicketTracker) -> Iterator[dict]:
+    def _order_pass(self, start: dt.datetime, end: dt.datetime | None, tracker: tc.TicketTracker,
+                    plan: tc.Plan) -> Iterator[dict]:
         try:
             for row in self._read(UpdatedAtWindow(self.page_size, start, end)):
                 tracker.see(row, sample=True)
                 if self.fresh is not None:
                     self.fresh.see(row)
+                if plan.try_basket_filter and self.probe is None and len(tracker.samples) >= tc.PROBE_SAMPLES:
+                    self.probe = self._send_ahead(self._probe_query(plan, tracker))
                 yield row
             return
         except FiltersIgnoredError as exc:
@@ -198,11 +209,27 @@ class OrdersStream(QTicketsStream):
                 saved.record_filter_check(tc.UNSUPPORTED, plan.now)
         yield from self._fallback_pass(plan, order_since, tracker, saved, bookmark)
 
+    def _probe_query(self, plan: tc.Plan, tracker: tc.TicketTracker) -> IdKeyset:
+        samples = list(tracker.samples)
+        where = [self._basket_condition(plan), {"column": "id", "operator": "in", "value": samples}]
+        return IdKeyset(len(tracker.samples), "nested-filter probe", where, self._changed_check(tracker))
+
+    def _send_ahead(self, query: IdKeyset) -> tuple[IdKeyset, Future]:
+        """The one-page `query` sent now, in a thread: its answer is read later (`_probe_basket_filter`)."""
+        prepared = self.build_prepared_request(method="GET", url=self.url_base + self.path,
+                                               headers=self.http_headers, json=query.payload(0))
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-ahead")
+        return query, self._ahead.submit(self.send_now, prepared, None)
+
     def _probe_basket_filter(self, plan: tc.Plan, tracker: tc.TicketTracker) -> None:
-        """Orders the order pass just read with a recently changed ticket must all come back."""
-        where = [self._basket_condition(plan), {"column": "id", "operator": "in", "value": tracker.samples}]
-        probe = IdKeyset(len(tracker.samples), "nested-filter probe", where, self._changed_check(tracker))
-        got = {int(row["id"]) for row in self._read(probe)}
+        """Orders the order pass just read with a recently changed ticket must all come back. The probe was
+        sent while the order pass paged once it had its samples (the nested filter may be slow to answer)."""
+        if self.probe is not None:
+            probe, answer = self.probe
+            got = {int(row["id"]) for row in self._accepted(answer.result(), probe)}
+        else:
+            got = {int(row["id"]) for row in self._read(self._probe_query(plan, tracker))}
         missing = sorted(set(tracker.samples) - got)
         if missing:
             msg = (f"it left out {len(missing)} of {len(tracker.samples)} orders known to have a ticket "

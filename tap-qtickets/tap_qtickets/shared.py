@@ -4,6 +4,7 @@ listed (for the orders stream's ticket-change fallback) and the sync's report.""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import typing as t
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ class RunShared:
     # Every show by id, filled while the events stream runs (None: it did not run).
     shows: dict[int, ShowSpan] | None = None
     sync: SyncReport = field(default_factory=lambda: SyncReport("tap-qtickets"))  # what the STATE reports
+    lock: threading.Lock = field(default_factory=threading.Lock)  # answers are validated in several threads
 
     @property
     def snapshot_at(self) -> str:

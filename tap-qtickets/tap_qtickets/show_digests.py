@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import typing as t
 
-from tap_qtickets.decoding import JSON_DECODER, body_of
+from tap_qtickets.decoding import body_of
 from tap_qtickets.normalize import to_utc_iso
 from tap_qtickets.order_queries import OrdersQuery
 from tap_qtickets.pagination import EachShow, ShowRef, page_is_last, show_id_of
@@ -35,6 +35,7 @@ if t.TYPE_CHECKING:
 
 TICKET_FIELDS = ("barcode", "checked_at", "price", "admission", "seat_name", "zone_name", "row", "place",
                  "client_name", "client_surname", "client_middlename")  # the list's fields, with the scan
+BARCODES_PATH_END = "/barcodes"
 ALL_TICKETS = ""  # the cut of a digest that leaves nothing out (no order window was read to leave out)
 _BITS = 64
 
@@ -109,9 +110,6 @@ class ShowBarcodes(OrdersQuery):
     `compare_from`: the oldest cut whose tickets `fresh` holds (digests with an older cut cannot be
     compared: their shows count as changed). `next_cut`: the cut of the digests kept for the next run."""
 
-    gone_is_empty = True
-    decoder = JSON_DECODER  # a bare JSON array
-
     def __init__(self, shows: list[ShowRef], saved: TicketChangeState, fresh: FreshTickets | None,
                  compare_from: str | None, next_cut: str) -> None:
         super().__init__(page_size=0)
@@ -126,7 +124,7 @@ class ShowBarcodes(OrdersQuery):
         return {"select": list(TICKET_FIELDS)}
 
     def path(self, token: ShowRef) -> str:
-        return f"/shows/{token.show_id}/barcodes"
+        return f"/shows/{token.show_id}{BARCODES_PATH_END}"
 
     def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         show = self.by_id[show_id_of(response.url)]

@@ -86,8 +86,7 @@ class InventoryStream(HandedOver, QTicketsStream):
     replication_key = None
     parent_stream_type = EventsStream
 
-    @property
-    def gone_is_empty(self) -> bool:
+    def gone_is_empty(self, path: str) -> bool:
         return True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
