@@ -30,6 +30,7 @@ from packaging.specifiers import SpecifierSet
 from singer_sdk import singerlib as singer
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from singer_sdk.streams import RESTStream
 from singer_sdk.tap_base import Tap
 
@@ -45,7 +46,9 @@ if t.TYPE_CHECKING:
 
 SUPPORTED_SDK = SpecifierSet(">=0.54.9,<0.55")
 # What this module relies on (tests/test_sdk_internals.py keeps every other module off SDK internals).
-PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version", "_prepare_request", "_request")
+PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version", "_prepare_request", "_request",
+                 "_sync_records", "_get_state_partition_context", "_write_starting_replication_value",
+                 "_finalize_state", "_write_state_message")
 ENABLED = version("singer-sdk") in SUPPORTED_SDK
 
 
@@ -95,6 +98,37 @@ class FastRecordWrites(RESTStream):
         # selected schema, so records hold nothing else.
         return (ENABLED and len(maps) == 1 and type(maps[0]) is SameRecordTransform
                 and not maps[0].flattening_enabled and maps[0].stream_alias == self.name)
+
+    def _sync_records(self, context: Context | None = None, *,
+                      write_messages: bool = True) -> t.Generator[dict, t.Any, t.Any]:
+        """For a child stream whose records need no SDK pass (see below), the SDK's loop without its
+        per-record steps that do nothing there: no replication key to advance, no children, no partition
+        keys, no record limit. Any other stream or sync takes the SDK's own loop."""
+        if not (self.plain_record_messages and write_messages and context is not None and self.selected
+                and not self.child_streams and self.replication_method == REPLICATION_FULL_TABLE
+                and not self.state_partitioning_keys and self.ABORT_AT_RECORD_COUNT is None):
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        record_counter, timer = self.get_record_counter(), self.get_sync_timer()
+        with record_counter, timer:
+            record_counter.with_context(context)
+            timer.with_context(context)
+            state_partition_context = self._get_state_partition_context(context)
+            self._write_starting_replication_value(context)
+            written = 0
+            for record in self.get_records(context):
+                row = self.post_process(record, context)
+                if row is None:
+                    continue
+                self._write_record_message(row)
+                written += 1
+                if written % self.STATE_MSG_FREQUENCY == 0:
+                    self._write_state_message()
+                yield row
+            record_counter.value += written  # one log line at the end, as for a short sync
+            if context == state_partition_context:
+                self._finalize_state(self.get_context_state(context))
+        self._write_state_message()
 
     def _write_record_message(self, record: dict) -> None:
         if not self.plain_record_messages:

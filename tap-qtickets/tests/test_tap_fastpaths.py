@@ -104,6 +104,17 @@ def test_deselected_property_and_stream_maps_still_apply(sb):
     assert all("price" not in r and "reserved_to" in r for r in mapped["records"]["orders"])
 
 
+def test_child_records_written_past_the_sdk_loop_are_the_sdk_loop_s(sb):
+    """Sales (a leaf child, plain records) skip the SDK's per-record steps; with a stream map — an identity
+    one here — they take the SDK's loop: the same records, counts and state either way."""
+    config = sandbox_config(sb, page_size=30)
+    plain = run_tap(config, streams=("orders", "sales"))
+    mapped = run_tap({**config, "stream_maps": {"sales": {"price": "price"}}}, streams=("orders", "sales"))
+    assert plain["records"]["sales"] == mapped["records"]["sales"] and len(plain["records"]["sales"]) > 90
+    bookmarks = [run["state"]["bookmarks"] for run in (plain, mapped)]
+    assert bookmarks[0].keys() == bookmarks[1].keys() and bookmarks[0]["sales"] == bookmarks[1]["sales"]
+
+
 def test_prefetch_requests_exactly_the_pages_it_reads(sb):
     sb.clear_requests()
     result = run_tap(sandbox_config(sb, page_size=20), streams=("orders", "sales"))
