@@ -34,7 +34,8 @@ ORDER_FIELDS_FOR_SALES = {
     "discount_id": "discount_id", "utm": "utm",
 }
 ORDER_FIELDS_FOR_PASSES = ("id", "updated_at", "event_id")  # what the passes' checks read
-BASKET_FIELDS_FOR_PASSES = ("updated_at", "barcode")  # the ticket tracker; the fallback's fresh tickets
+BASKET_FIELDS_FOR_PASSES = ("updated_at",)  # the ticket tracker
+FRESH_TICKET_FIELD = "barcode"  # decoded (hashed, never written unless selected) when the fallback runs
 BASKET_FILTER = "baskets.updated_at"
 
 
@@ -57,6 +58,7 @@ class OrdersStream(QTicketsStream):
         # The nested-filter probe, sent while the order pass still pages (its answer waits in a future).
         self.probe: tuple[IdKeyset, Future] | None = None
         self._ahead: ThreadPoolExecutor | None = None
+        self._decoders: dict[bool, tuple[type, msgspec.json.Decoder]] = {}
 
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         # The bookmark is the max updated_at emitted (server clock), not capped by this host's clock.
@@ -81,17 +83,26 @@ class OrdersStream(QTicketsStream):
         """Keys decoded (or added) for the passes and the sales, left out of the records."""
         return tuple(sorted((self.order_keys | {"tickets_count"}) - set(self.normalize.fields.converters)))
 
-    @cached_property
+    @property
     def order_row(self) -> type:
-        """What is decoded of an order (`post_process` expects rows of this type)."""
-        basket_keys = BASKET_FIELDS_FOR_PASSES if self.sales is None else self.sales.basket_keys
-        basket = row_type("Basket", sorted(basket_keys))
-        baskets: t.Any = list[basket] | str | None  # type: ignore[valid-type]  # PHP: `""` for none
-        return row_type("Order", sorted(self.order_keys), {"baskets": baskets})
+        """What is decoded of an order (`post_process` expects rows of this type): the selected fields,
+        what the passes and the sales need, and the baskets' barcodes when the fallback will hash them."""
+        return self._decoding(self.fresh is not None)[0]
 
-    @cached_property
+    @property
     def order_decoder(self) -> msgspec.json.Decoder:
-        return page_decoder(self.order_row)
+        return self._decoding(self.fresh is not None)[1]
+
+    def _decoding(self, barcodes: bool) -> tuple[type, msgspec.json.Decoder]:
+        if barcodes not in self._decoders:
+            basket_keys = set(BASKET_FIELDS_FOR_PASSES if self.sales is None else self.sales.basket_keys)
+            if barcodes:
+                basket_keys.add(FRESH_TICKET_FIELD)
+            basket = row_type("Basket", sorted(basket_keys))
+            baskets: t.Any = list[basket] | str | None  # type: ignore[valid-type]  # PHP: `""` for none
+            order = row_type("Order", sorted(self.order_keys), {"baskets": baskets})
+            self._decoders[barcodes] = order, page_decoder(order)
+        return self._decoders[barcodes]
 
     # --- requests: the current query decides ------------------------------------------------------
 
@@ -137,6 +148,7 @@ class OrdersStream(QTicketsStream):
         self.logger.info("orders: window updated_at >= %s%s; tickets changed since %s%s", start.isoformat(),
                          f" and <= {end.isoformat()}" if end else "", tracker.since,
                          " (deep pass)" if plan.deep else "")
+        self.fresh = None
         if not plan.try_basket_filter:  # the fallback will run: keep the order pass's tickets for it
             cuts = [cut for cut, _ in saved.show_digests.values() if cut >= tc.utc_text(start)]
             self.fresh = FreshTickets(min(cuts) if cuts else None, self.lookback)
@@ -391,7 +403,9 @@ class SalesStream(HandedOver, QTicketsStream):
 
     @cached_property
     def unselected(self) -> tuple[str, ...]:
-        return tuple(sorted((self.basket_keys | {"zone_id"}) - set(self.normalize.fields.converters)))
+        """Keys a basket may have been decoded with that the records leave out."""
+        decoded = self.basket_keys | {"zone_id", FRESH_TICKET_FIELD}
+        return tuple(sorted(decoded - set(self.normalize.fields.converters)))
 
     @cached_property
     def parts(self) -> tuple[RecordNormalizer, RecordNormalizer]:
