@@ -1,17 +1,21 @@
-"""The one place tap-qtickets touches singer-sdk internals: the per-record write path, and the sync's
-report around the SDK's `Tap.sync_all` (declared final: the SDK offers no hook before the first or after
-the last stream).
+"""The one place tap-qtickets touches singer-sdk internals: the page loop, the per-record write path, and
+the sync's report around the SDK's `Tap.sync_all` (declared final: the SDK offers no hook before the first
+or after the last stream).
 
-For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
-builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
-maps, no flattening, every property selected, records already conformed by our compiled normaliser — the
-record is written straight into the batched msgspec writer instead: about a fifth of the tap's CPU per
-record. Anything else takes the SDK's own path.
+- `PrefetchedPages.request_records` is the SDK's page loop (`RESTStream.request_records`: its own
+  `_prepare_request` and `_request`, the request counter, `update_sync_costs`), except that page n+1 is
+  requested in a worker thread as soon as page n's answer is in, while page n's records are processed and
+  written: the API's latency and the processing overlap (the next page's token depends only on the answer).
+  `send_now` sends one request the same way outside the loop (a request sent ahead of its read).
+- For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
+  builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
+  maps, no flattening, every property selected, records already conformed by our compiled normaliser — the
+  record is written straight into the batched msgspec writer instead: about a fifth of the tap's CPU per
+  record. Anything else takes the SDK's own path.
 
-The override relies on private names of singer-sdk (`Stream._write_record_message`, `Stream._tap`,
-`Stream._stream_version`), so it is pinned: on an SDK outside `SUPPORTED_SDK` the fast path stays off (the
-SDK's path is always correct), and a test fails loudly so that someone re-reads the SDK's
-`_write_record_message` and moves the range.
+Both rely on private names of singer-sdk (`PRIVATE_NAMES`), so they are pinned: on an SDK outside
+`SUPPORTED_SDK` the SDK's own loop and record path are used (always correct), and a test fails loudly so
+that someone re-reads the SDK's `request_records` and `_write_record_message` and moves the range.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from importlib.metadata import version
 
 from packaging.specifiers import SpecifierSet
 from singer_sdk import singerlib as singer
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from singer_sdk.streams import RESTStream
 from singer_sdk.tap_base import Tap
 
@@ -33,12 +40,53 @@ from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_K
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
+    import requests
+    from singer_sdk.helpers.types import Context
+
     from tap_qtickets.orders import OrdersStream
     from tap_qtickets.shared import RunShared
 
 SUPPORTED_SDK = SpecifierSet(">=0.54.9,<0.55")
-PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version")  # what this module relies on
+# What this module relies on (tests/test_sdk_internals.py keeps every other module off SDK internals).
+PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version", "_prepare_request", "_request",
+                 "_sync_records", "_get_state_partition_context", "_write_starting_replication_value",
+                 "_finalize_state", "_write_state_message")
 ENABLED = version("singer-sdk") in SUPPORTED_SDK
+
+
+class PrefetchedPages(RESTStream):
+    """Mixin for the tap's streams: the SDK's page loop with the next page requested ahead."""
+
+    def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        if not ENABLED:
+            yield from super().request_records(context)
+            return
+        paginator = self.get_new_paginator() or SinglePagePaginator()
+        request = self.request_decorator(self._request)
+        with (self.get_http_request_counter() as request_counter,
+              ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-pages") as ahead):
+            request_counter.with_context(context)
+            prepared = self._prepare_request(context=context, page=paginator)
+            pending: Future | None = ahead.submit(request, prepared, context)
+            while pending is not None:
+                response = pending.result()
+                request_counter.increment()
+                self.update_sync_costs(prepared, response, context)
+                # The SDK stops at a page without records; the tap's paginators stop at an empty or short
+                # page themselves, so a page whose rows were all filtered out does not end the read.
+                paginator.advance(response)
+                pending = None
+                if not paginator.finished:
+                    # Prepared here, on the consumer's thread: building a request reads the stream's state.
+                    prepared = self._prepare_request(context=context, page=paginator)
+                    pending = ahead.submit(request, prepared, context)
+                yield from self.parse_response(response)
+
+
+    def send_now(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """One request outside the page loop (the SDK's `_request`, with its retries): for a request a
+        stream sends ahead of the read that uses its answer."""
+        return self.request_decorator(self._request)(prepared, context)
 
 
 class FastRecordWrites(RESTStream):
@@ -53,17 +101,48 @@ class FastRecordWrites(RESTStream):
         return (ENABLED and len(maps) == 1 and type(maps[0]) is SameRecordTransform
                 and not maps[0].flattening_enabled and maps[0].stream_alias == self.name)
 
+    def _sync_records(self, context: Context | None = None, *,
+                      write_messages: bool = True) -> t.Generator[dict, t.Any, t.Any]:
+        """For a child stream whose records need no SDK pass (see below), the SDK's loop without its
+        per-record steps that do nothing there: no replication key to advance, no children, no partition
+        keys, no record limit. Any other stream or sync takes the SDK's own loop."""
+        if not (self.plain_record_messages and write_messages and context is not None and self.selected
+                and not self.child_streams and self.replication_method == REPLICATION_FULL_TABLE
+                and not self.state_partitioning_keys and self.ABORT_AT_RECORD_COUNT is None):
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        record_counter, timer = self.get_record_counter(), self.get_sync_timer()
+        with record_counter, timer:
+            record_counter.with_context(context)
+            timer.with_context(context)
+            state_partition_context = self._get_state_partition_context(context)
+            self._write_starting_replication_value(context)
+            written = 0
+            for record in self.get_records(context):
+                row = self.post_process(record, context)
+                if row is None:
+                    continue
+                self._write_record_message(row)
+                written += 1
+                if written % self.STATE_MSG_FREQUENCY == 0:
+                    self._write_state_message()
+                yield row
+            record_counter.value += written  # one log line at the end, as for a short sync
+            if context == state_partition_context:
+                self._finalize_state(self.get_context_state(context))
+        self._write_state_message()
+
     def _write_record_message(self, record: dict) -> None:
         if not self.plain_record_messages:
             super()._write_record_message(record)
             return
         writer = self._tap.message_writer
-        now = dt.datetime.now(dt.UTC)
         if isinstance(writer, BufferedMsgSpecWriter):
-            writer.write_record(self.name, record, self._stream_version, now)
+            writer.write_record(self.name, record, self._stream_version)
         else:
-            self._tap.write_message(singer.RecordMessage(
-                stream=self.name, record=record, version=self._stream_version, time_extracted=now))
+            self._tap.write_message(singer.RecordMessage(stream=self.name, record=record,
+                                                         version=self._stream_version,
+                                                         time_extracted=dt.datetime.now(dt.UTC)))
         self.state_manager.is_flushed = False
 
 

@@ -8,6 +8,7 @@ without a function call: that is most values, and the per-record cost is what bo
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -17,8 +18,6 @@ from tap_qtickets.errors import QTicketsError
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
 DECIMAL_FORMAT = "x-singer.decimal"
 Converter = t.Callable[[t.Any], t.Any]
-_MOSCOW_SUFFIX = "+03:00"
-_API_DATETIME_LEN = len("2025-03-14T18:02:11+03:00")
 _SHOWN_VALUE_CHARS = 80
 
 
@@ -68,26 +67,34 @@ def _is_date(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=4096)  # ticket lines repeat their order's stamps
-def _utc_text_fast(value: str) -> str:
-    """`YYYY-MM-DDTHH:MM:SS+03:00` with HH >= 03 only needs the hour shifted: no datetime round trip.
+# `YYYY-MM-DDTHH:MM:SS+03:00` with HH >= 03 (most API stamps): the UTC text is the same text with the hour
+# shifted, no datetime round trip. Anything else (other offsets, fractions, hours 00-02 that change the
+# date, invalid text) goes through `datetime`, so it is converted — or rejected — the same way.
+_MOSCOW_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(0[3-9]|1[0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\+03:00")
+_UTC_TEXT: dict[str, str] = {}  # converted stamps: ticket lines repeat their order's
+_UTC_TEXT_MAX = 1 << 14  # bounded: peak memory must not grow with history size
 
-    Anything else (other offsets, fractions, hours 00-02 that change the date, invalid text) goes through
-    `datetime`, so it is converted — or rejected — exactly as before."""
-    if len(value) == _API_DATETIME_LEN and value.endswith(_MOSCOW_SUFFIX) and value[10] == "T":
-        hour = _UTC_HOUR.get(value[11:13])
-        minute, second = value[14:16], value[17:19]
-        if (hour is not None and value[13] == ":" and value[16] == ":" and minute.isdigit()
-                and second.isdigit() and minute < "60" and second < "60" and _is_date(value[:10])):
-            return f"{value[:11]}{hour}{value[13:19]}+00:00"
-    return _utc_text(value)
+
+def _convert_utc_text(value: str) -> str:
+    if _MOSCOW_STAMP.fullmatch(value) and _is_date(value[:10]):
+        text = f"{value[:11]}{_UTC_HOUR[value[11:13]]}{value[13:19]}+00:00"
+    else:
+        text = _utc_text(value)
+    if len(_UTC_TEXT) >= _UTC_TEXT_MAX:
+        _UTC_TEXT.clear()
+    _UTC_TEXT[value] = text
+    return text
 
 
 def to_utc_iso(value: t.Any) -> str | None:
     """`2025-03-14T18:02:11+03:00` → `2025-03-14T15:02:11+00:00`; empty → None."""
+    if type(value) is str:
+        text = _UTC_TEXT.get(value)
+        if text is not None:
+            return text
     try:
         if type(value) is str and value:
-            return _utc_text_fast(value)
+            return _convert_utc_text(value)
         if value is None or value == "" or value == []:
             return None
         if isinstance(value, dt.datetime):
@@ -183,37 +190,56 @@ def _passthrough_type(schema: dict) -> type:
 class FieldSet:
     """Compiled properties of one object schema.
 
-    `apply` is generated source: one straight-line statement per schema property (`exec` of names we
-    control, never of data), about twice as fast as a loop over the row with per-key lookups. Keys missing
-    from the schema (PII when excluded, bulky maps) are dropped; values already of the pass-through type
-    are copied without a call.
+    `apply` and `conform` are generated source: one straight-line statement per schema property (`exec` of
+    names we control, never of data), about twice as fast as a loop over the row with per-key lookups.
+    Values already of the pass-through type are kept without a call.
+
+    - `apply(row)` returns a new dict: keys missing from the schema (PII when excluded, bulky maps) are
+      dropped.
+    - `conform(row)` converts in place and returns `row`, for rows that hold schema keys only (decoded with
+      a row type, decoding.py): same values as `apply`, without copying the ones that need no conversion;
+      then checks that `key` (if any) is not null.
+
+    A wrong value raises `fail(row, error)` (default: the error with the field's name, `locate`).
     """
 
-    __slots__ = ("apply", "converters", "keep")
+    __slots__ = ("apply", "conform", "converters", "keep")
 
-    def __init__(self, props: dict) -> None:
+    def __init__(self, props: dict, fail: t.Callable[[dict, BadValue], Exception] | None = None,
+                 key: str | None = None, missing_key: t.Callable[[], Exception] | None = None) -> None:
         self.converters = {name: compile_schema(prop) for name, prop in props.items()}
         self.keep = {name: _passthrough_type(prop) for name, prop in props.items()}
         namespace: dict[str, t.Any] = {}
-        body = []
+        copying, in_place = [], []
         for index, name in enumerate(props):
             convert, kind = self.converters[name], self.keep[name]
             namespace[f"c{index}"], namespace[f"k{index}"] = convert, kind
             if convert is None:
-                body.append(f"    if {name!r} in row: out[{name!r}] = row[{name!r}]")
+                copying.append(f"    if {name!r} in row: out[{name!r}] = row[{name!r}]")
                 continue
-            body += [f"    v = get({name!r})",
-                     f"    if v is not None: out[{name!r}] = v if type(v) is k{index} else c{index}(v)",
-                     f"    elif {name!r} in row: out[{name!r}] = None"]
-        # Converters and types bound as defaults: locals are cheaper to load than globals.
-        namespace["BadValue"], namespace["locate"] = BadValue, self._locate
-        defaults = "".join(f", {key}={key}" for key in namespace)
+            copying += [f"    v = get({name!r})",
+                        f"    if v is not None: out[{name!r}] = {_converted(convert, index)}",
+                        f"    elif {name!r} in row: out[{name!r}] = None"]
+            changed = "v is not None" if convert in _INLINED else f"v is not None and type(v) is not k{index}"
+            in_place += [f"    v = get({name!r})",
+                         f"    if {changed}: row[{name!r}] = {_converted(convert, index)}"]
+        keyed = []
+        if key is not None:
+            namespace["missing"] = missing_key
+            keyed = [f"  if row.get({key!r}) is None:", "    raise missing()"]
+        # Converters, types and caches bound as defaults: locals are cheaper to load than globals.
+        namespace.update(BadValue=BadValue, fail=fail or self._locate, utc=_UTC_TEXT.get)
+        defaults = "".join(f", {name}={name}" for name in namespace)
         # The try block costs nothing until a value is wrong (Python >= 3.11 zero-cost exceptions).
-        source = "\n".join([f"def apply(row{defaults}):", "  try:", "    out = {}", "    get = row.get",
-                             *body, "    return out", "  except BadValue as exc:",
-                             "    raise locate(row, exc) from None"])
+        failed = ["  except BadValue as exc:", "    raise fail(row, exc) from None"]
+        source = "\n".join([
+            f"def apply(row{defaults}):", "  try:", "    out = {}", "    get = row.get", *copying,
+            "    return out", *failed,
+            f"def conform(row{defaults}):", "  try:", "    get = row.get", *in_place, *failed, *keyed,
+            "  return row"])
         exec(source, namespace)
         self.apply: Converter = namespace["apply"]
+        self.conform: Converter = namespace["conform"]
 
     def _locate(self, row: dict, caught: BadValue) -> BadValue:
         """Error path only: convert field by field again to find the one that failed, prefix its name."""
@@ -227,6 +253,19 @@ class FieldSet:
                 exc.path.insert(0, name)
                 return exc
         return caught
+
+
+def _converted(convert: Converter, index: int) -> str:
+    """The expression converting `v` (not None) with converter `c{index}`: the common cases of the two
+    converters called most (a cached UTC stamp, an integer amount) without a function call."""
+    if convert is to_utc_iso:
+        return f"(utc(v) if type(v) is str else None) or c{index}(v)"
+    if convert is to_decimal_str:
+        return f"str(v) if type(v) is int else c{index}(v)"
+    return f"v if type(v) is k{index} else c{index}(v)"
+
+
+_INLINED = (to_utc_iso, to_decimal_str)
 
 
 def compile_schema(schema: dict) -> Converter | None:
@@ -265,20 +304,29 @@ class RecordNormalizer:
     `QTicketsError` naming the stream, the record id, the field, the expected type and the value."""
 
     def __init__(self, schema: dict, stream: str = "record", key: str | None = None) -> None:
-        self.fields = FieldSet(schema["properties"])
+        self.properties: dict = schema["properties"]
         self.stream, self.key = stream, key
+        self.fields = FieldSet(self.properties, fail=self._failure, key=key,
+                               missing_key=lambda: missing_key_error(stream, key or "id"))
+        self.conform: Converter = self.fields.conform  # in place, for rows of schema keys only (+ key check)
+
+    def only(self, names: t.Collection[str]) -> RecordNormalizer:
+        """The normaliser of the part of a record made of the properties among `names`."""
+        part = {name: prop for name, prop in self.properties.items() if name in names}
+        return RecordNormalizer({"properties": part}, self.stream, self.key if self.key in part else None)
 
     def convert(self, row: dict) -> dict:
-        """Conform without the key check (partial rows, e.g. the order fields copied into sales)."""
-        try:
-            return self.fields.apply(row)
-        except BadValue as exc:
-            field = ".".join(exc.path) or "?"
-            problem = f"expects {exc.expected}, got {_shown(exc.value)}"
-            raise record_error(self.stream, _shown(row.get(self.key or "id")), field, problem) from None
+        """A conformed copy, without the key check (partial rows, e.g. the order fields copied into sales)."""
+        return self.fields.apply(row)
 
     def __call__(self, row: dict) -> dict:
-        out = self.convert(row)
+        out = self.fields.apply(row)
         if self.key is not None and out.get(self.key) is None:
             raise missing_key_error(self.stream, self.key)
         return out
+
+    def _failure(self, row: dict, caught: BadValue) -> QTicketsError:
+        exc = self.fields._locate(row, caught)
+        field = ".".join(exc.path) or "?"
+        problem = f"expects {exc.expected}, got {_shown(exc.value)}"
+        return record_error(self.stream, _shown(row.get(self.key or "id")), field, problem)

@@ -15,7 +15,8 @@ import datetime as dt
 import typing as t
 from collections.abc import Callable
 
-from tap_qtickets.normalize import missing_key_error, parse_api_datetime, to_api_datetime
+from tap_qtickets.decoding import body_of
+from tap_qtickets.normalize import missing_key_error, record_error, to_api_datetime, to_utc_iso
 from tap_qtickets.pagination import (
     IdKeysetPaginator,
     KeysetCursor,
@@ -24,6 +25,7 @@ from tap_qtickets.pagination import (
 )
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.pagination import BaseAPIPaginator
 
 RowCheck = Callable[[dict], str | None]  # why a row should not have come back, or None
@@ -45,12 +47,16 @@ class OrdersQuery:
     def payload(self, token: t.Any) -> dict:
         raise NotImplementedError
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def path(self, token: t.Any) -> str | None:
+        """The request path of page `token` (None: the stream's, /orders)."""
+        return None
+
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         """The rows to emit; raises FiltersIgnoredError when the page shows the request was not honoured."""
         return rows
 
-    def _full_page(self, rows: list[dict], body: dict) -> bool:
-        paging = body.get("paging") or {}
+    def _full_page(self, rows: list[dict], response: requests.Response) -> bool:
+        paging = body_of(response).get("paging") or {}
         return len(rows) >= int(paging.get("perPage") or self.page_size)
 
 
@@ -70,8 +76,10 @@ class UpdatedAtWindow(OrdersQuery):
     def __init__(self, page_size: int, start: dt.datetime, end: dt.datetime | None) -> None:
         super().__init__(page_size)
         self.start, self.end = start, end
-        self._since = start
-        self._last_key: tuple[dt.datetime, int] | None = None
+        # Compared as UTC text (`to_utc_iso`, the records' form): in that form text order is time order.
+        self._since = start.astimezone(dt.UTC).isoformat()
+        self._end = end.astimezone(dt.UTC).isoformat() if end else None
+        self._last_key: tuple[str, int] | None = None
         self._seen_at_since: set[int] = set()
 
     def paginator(self) -> UpdatedAtKeysetPaginator:
@@ -84,32 +92,49 @@ class UpdatedAtWindow(OrdersQuery):
         return {"page": token.page, "per_page": self.page_size, "where": where,
                 "orderBy": {"updated_at": "asc", "id": "asc"}}
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
-        since, end = self._since, self.end
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
+        since, end, last_key, seen = self._since, self._end, self._last_key, self._seen_at_since
         fresh = []
         for row in rows:
             order_id = _order_id("orders", row)
-            updated = parse_api_datetime(row["updated_at"]) if row.get("updated_at") else None
-            if updated is None or updated < since or (end and updated > end):
+            updated = _updated_at(row)
+            if updated is None or updated < since or (end is not None and updated > end):
                 msg = f"order {row['id']} updated_at {row.get('updated_at')} is outside the requested window"
                 raise FiltersIgnoredError(msg)
             key = (updated, order_id)
-            if self._last_key and key < self._last_key and updated != since:
+            if last_key is not None and key < last_key and updated != since:
                 msg = f"order {row['id']} came out of updated_at/id order"
                 raise FiltersIgnoredError(msg)
-            if updated == since and row["id"] in self._seen_at_since:
+            if updated == since and order_id in seen:
                 continue
             fresh.append(row)
-            self._last_key = max(self._last_key, key) if self._last_key else key
-        if rows and not fresh and self._full_page(rows, body):
+            if last_key is None or key > last_key:
+                last_key = key
+        self._last_key = last_key
+        if rows and not fresh and self._full_page(rows, response):
             msg = "a full page brought no new orders (the window did not move)"
             raise FiltersIgnoredError(msg)
         if rows:
-            last = parse_api_datetime(rows[-1]["updated_at"])
+            last = _updated_at(rows[-1])
             if last != since:  # the paginator restarts the window at `last`
-                self._since, self._seen_at_since = last, set()
-            self._seen_at_since.update(r["id"] for r in rows if parse_api_datetime(r["updated_at"]) == last)
+                self._since, self._seen_at_since = last, set()  # type: ignore[assignment]  # last: not None
+            for row in reversed(rows):  # in updated_at order (checked above): the ones at `last` end it
+                if _updated_at(row) != last:
+                    break
+                self._seen_at_since.add(int(row["id"]))
         return fresh
+
+
+def _updated_at(row: dict) -> str | None:
+    """The order's `updated_at` as UTC text; a value that is no date-time names the order and the field."""
+    value = row.get("updated_at")
+    if not value:
+        return None
+    try:
+        return to_utc_iso(value)
+    except ValueError:
+        problem = f"expects date-time, got {value!r:.80}"
+        raise record_error("orders", row.get("id"), "updated_at", problem) from None
 
 
 class IdKeyset(OrdersQuery):
@@ -129,7 +154,7 @@ class IdKeyset(OrdersQuery):
         where = [*self.where, {"column": "id", "operator": ">", "value": token}] if token else self.where
         return {"page": 1, "per_page": self.page_size, "where": where, "orderBy": {"id": "asc"}}
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         for row in rows:
             order_id = _order_id("orders", row)
             if order_id <= self._last:
@@ -154,7 +179,7 @@ class IdScan(OrdersQuery):
     def payload(self, token: int) -> dict:
         return {"page": token, "per_page": self.page_size, "orderBy": {"id": "asc"}}
 
-    def accept(self, rows: list[dict], body: dict) -> list[dict]:
+    def accept(self, rows: list[dict], response: requests.Response) -> list[dict]:
         for row in rows:
             _order_id("orders", row)
         return [row for row in rows if self.keep(row)]

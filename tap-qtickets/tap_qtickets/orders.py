@@ -6,18 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 
 from tap_qtickets import ticket_changes as tc
 from tap_qtickets.client import QTicketsStream
+from tap_qtickets.decoding import JSON_DECODER, page_decoder, row_type
 from tap_qtickets.errors import RetriesExhaustedError
-from tap_qtickets.normalize import parse_api_datetime, to_api_datetime
+from tap_qtickets.handoff import HandedOver, Handover
+from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, record_error, to_api_datetime
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
-from tap_qtickets.pagination import envelope
+from tap_qtickets.pagination import ShowRef
+from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import msgspec
     import requests
     from singer_sdk.helpers.types import Context
 
@@ -28,6 +33,9 @@ ORDER_FIELDS_FOR_SALES = {
     "order_deleted_at": "deleted_at", "currency_id": "currency_id", "promo_code_id": "promo_code_id",
     "discount_id": "discount_id", "utm": "utm",
 }
+ORDER_FIELDS_FOR_PASSES = ("id", "updated_at", "event_id")  # what the passes' checks read
+BASKET_FIELDS_FOR_PASSES = ("updated_at",)  # the ticket tracker
+FRESH_TICKET_FIELD = "barcode"  # decoded (hashed, never written unless selected) when the fallback runs
 BASKET_FILTER = "baskets.updated_at"
 
 
@@ -42,29 +50,82 @@ class OrdersStream(QTicketsStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pending_baskets: list[tuple[dict, list[dict]]] = []  # (order fields for sales, baskets)
-        self.pending_lines = 0
-        self.flush_now = False
-        self.batch_no = 0
+        self.handover = Handover(SALES_BATCH_BASKETS)  # (order fields for sales, baskets) per order
         self.safe_scan = False
         self.query: OrdersQuery | None = None
+        self.fresh: FreshTickets | None = None  # the order pass's tickets, when the fallback will run
         self.ticket_pass: str | None = None  # which ticket pass ran (logged, and read by tests)
+        # The nested-filter probe, sent while the order pass still pages (its answer waits in a future).
+        self.probe: tuple[IdKeyset, Future] | None = None
+        self._ahead: ThreadPoolExecutor | None = None
+        self._decoders: dict[bool, tuple[type, msgspec.json.Decoder]] = {}
 
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         # The bookmark is the max updated_at emitted (server clock), not capped by this host's clock.
         return None
 
+    # --- decoding: only what the records, the passes and the sales keep ---------------------------
+
+    @cached_property
+    def sales(self) -> SalesStream | None:
+        return next((child for child in self.child_streams if isinstance(child, SalesStream)
+                     and child.selected), None)
+
+    @cached_property
+    def order_keys(self) -> frozenset[str]:
+        keys = set(self.normalize.fields.converters) | set(ORDER_FIELDS_FOR_PASSES)
+        if self.sales is not None:
+            keys |= set(ORDER_FIELDS_FOR_SALES.values())
+        return frozenset(keys)
+
+    @cached_property
+    def unselected(self) -> tuple[str, ...]:
+        """Keys decoded (or added) for the passes and the sales, left out of the records."""
+        return tuple(sorted((self.order_keys | {"tickets_count"}) - set(self.normalize.fields.converters)))
+
+    @property
+    def order_row(self) -> type:
+        """What is decoded of an order (`post_process` expects rows of this type): the selected fields,
+        what the passes and the sales need, and the baskets' barcodes when the fallback will hash them."""
+        return self._decoding(self.fresh is not None)[0]
+
+    @property
+    def order_decoder(self) -> msgspec.json.Decoder:
+        return self._decoding(self.fresh is not None)[1]
+
+    def _decoding(self, barcodes: bool) -> tuple[type, msgspec.json.Decoder]:
+        if barcodes not in self._decoders:
+            basket_keys = set(BASKET_FIELDS_FOR_PASSES if self.sales is None else self.sales.basket_keys)
+            if barcodes:
+                basket_keys.add(FRESH_TICKET_FIELD)
+            basket = row_type("Basket", sorted(basket_keys))
+            baskets: t.Any = list[basket] | str | None  # type: ignore[valid-type]  # PHP: `""` for none
+            order = row_type("Order", sorted(self.order_keys), {"baskets": baskets})
+            self._decoders[barcodes] = order, page_decoder(order)
+        return self._decoders[barcodes]
+
     # --- requests: the current query decides ------------------------------------------------------
+
+    def decoder_for(self, path: str) -> msgspec.json.Decoder:
+        return self.order_decoder if path.endswith(self.path) else JSON_DECODER  # else: barcode lists
+
+    def gone_is_empty(self, path: str) -> bool:
+        return path.endswith(BARCODES_PATH_END)  # a show removed since the events were listed
 
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict:
         return self.query.payload(next_page_token)  # type: ignore[union-attr]
+
+    def page_path(self, token: t.Any) -> str | None:
+        return self.query.path(token)  # type: ignore[union-attr]
 
     def get_new_paginator(self) -> t.Any:
         return self.query.paginator()  # type: ignore[union-attr]
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        rows = list(super().parse_response(response))
-        return self.query.accept(rows, envelope(response))  # type: ignore[union-attr]
+        return self._accepted(response, self.query)  # type: ignore[arg-type]
+
+    def _accepted(self, response: requests.Response, query: OrdersQuery) -> list[dict]:
+        return query.accept(list(super().parse_response(response)), response)
 
     def _read(self, query: OrdersQuery) -> Iterator[dict]:
         self.query = query
@@ -104,32 +165,37 @@ class OrdersStream(QTicketsStream):
         self.logger.info("orders: window updated_at >= %s%s; tickets changed since %s%s", start.isoformat(),
                          f" and <= {end.isoformat()}" if end else "", tracker.since,
                          " (deep pass)" if plan.deep else "")
-        passes = itertools.chain(self._order_pass(start, end, tracker),
-                                 self._ticket_pass(plan, start, tracker, saved))
-        yield from self._with_flush_marks(passes)
+        self.fresh = None
+        if not plan.try_basket_filter:  # the fallback will run: keep the order pass's tickets for it
+            cuts = [cut for cut, _ in saved.show_digests.values() if cut >= tc.utc_text(start)]
+            self.fresh = FreshTickets(min(cuts) if cuts else None, self.lookback)
+        passes = itertools.chain(self._order_pass(start, end, tracker, plan),
+                                 self._ticket_pass(plan, start, tracker, saved, bookmark))
+        try:
+            yield from self.handover.marking_the_last(passes)
+        finally:
+            if self._ahead is not None:
+                self._ahead.shutdown(cancel_futures=True)
+            self._ahead, self.probe = None, None
         if tracker.newest and (saved.bookmark is None or tracker.newest > saved.bookmark):
             saved.bookmark = tracker.newest
         if plan.deep:
             saved.deep_pass_at = tc.utc_text(plan.now)
         state[tc.STATE_KEY] = saved.dump()  # after the last record: only a finished stream saves it
 
-    def _with_flush_marks(self, records: Iterable[dict]) -> Iterator[dict]:
-        """One-record look-ahead so the last order of the run flushes the pending sales batch."""
-        previous = None
-        for record in records:
-            if previous is not None:
-                self.flush_now = False
-                yield previous
-            previous = record
-        if previous is not None:
-            self.flush_now = True
-            yield previous
+    @property
+    def lookback(self) -> dt.timedelta:
+        return dt.timedelta(minutes=int(self.config["lookback_minutes"]))
 
-    def _order_pass(self, start: dt.datetime, end: dt.datetime | None,
-                    tracker: tc.TicketTracker) -> Iterator[dict]:
+    def _order_pass(self, start: dt.datetime, end: dt.datetime | None, tracker: tc.TicketTracker,
+                    plan: tc.Plan) -> Iterator[dict]:
         try:
             for row in self._read(UpdatedAtWindow(self.page_size, start, end)):
                 tracker.see(row, sample=True)
+                if self.fresh is not None:
+                    self.fresh.see(row)
+                if plan.try_basket_filter and self.probe is None and len(tracker.samples) >= tc.PROBE_SAMPLES:
+                    self.probe = self._send_ahead(self._probe_query(plan, tracker))
                 yield row
             return
         except FiltersIgnoredError as exc:
@@ -151,7 +217,7 @@ class OrdersStream(QTicketsStream):
     # --- the ticket pass ----------------------------------------------------------------------------
 
     def _ticket_pass(self, plan: tc.Plan, order_since: dt.datetime, tracker: tc.TicketTracker,
-                     saved: tc.TicketChangeState) -> Iterator[dict]:
+                     saved: tc.TicketChangeState, bookmark: str | None) -> Iterator[dict]:
         if self.safe_scan:
             self.ticket_pass = "full scan"  # it already kept every order with a changed ticket
             return
@@ -166,17 +232,33 @@ class OrdersStream(QTicketsStream):
                 return
             except (FiltersIgnoredError, RetriesExhaustedError) as exc:
                 self.logger.warning(
-                    "orders: the API does not honour the nested filter %s (%s); re-reading the orders of "
-                    "events with live shows instead (tried again in %d h)", BASKET_FILTER, exc,
+                    "orders: the API does not honour the nested filter %s (%s); looking for changed shows "
+                    "instead (tried again in %d h)", BASKET_FILTER, exc,
                     tc.RECHECK_AFTER.total_seconds() // 3600)
                 saved.record_filter_check(tc.UNSUPPORTED, plan.now)
-        yield from self._fallback_pass(plan, order_since, tracker)
+        yield from self._fallback_pass(plan, order_since, tracker, saved, bookmark)
+
+    def _probe_query(self, plan: tc.Plan, tracker: tc.TicketTracker) -> IdKeyset:
+        samples = list(tracker.samples)
+        where = [self._basket_condition(plan), {"column": "id", "operator": "in", "value": samples}]
+        return IdKeyset(len(tracker.samples), "nested-filter probe", where, self._changed_check(tracker))
+
+    def _send_ahead(self, query: IdKeyset) -> tuple[IdKeyset, Future]:
+        """The one-page `query` sent now, in a thread: its answer is read later (`_probe_basket_filter`)."""
+        prepared = self.build_prepared_request(method="GET", url=self.url_base + self.path,
+                                               headers=self.http_headers, json=query.payload(0))
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-ahead")
+        return query, self._ahead.submit(self.send_now, prepared, None)
 
     def _probe_basket_filter(self, plan: tc.Plan, tracker: tc.TicketTracker) -> None:
-        """Orders the order pass just read with a recently changed ticket must all come back."""
-        where = [self._basket_condition(plan), {"column": "id", "operator": "in", "value": tracker.samples}]
-        probe = IdKeyset(len(tracker.samples), "nested-filter probe", where, self._changed_check(tracker))
-        got = {int(row["id"]) for row in self._read(probe)}
+        """Orders the order pass just read with a recently changed ticket must all come back. The probe was
+        sent while the order pass paged once it had its samples (the nested filter may be slow to answer)."""
+        if self.probe is not None:
+            probe, answer = self.probe
+            got = {int(row["id"]) for row in self._accepted(answer.result(), probe)}
+        else:
+            got = {int(row["id"]) for row in self._read(self._probe_query(plan, tracker))}
         missing = sorted(set(tracker.samples) - got)
         if missing:
             msg = (f"it left out {len(missing)} of {len(tracker.samples)} orders known to have a ticket "
@@ -204,30 +286,72 @@ class OrdersStream(QTicketsStream):
                  {"column": "updated_at", "operator": "<", "value": to_api_datetime(order_since)}]
         return IdKeyset(self.page_size, f"{BASKET_FILTER} filter", where, check)
 
-    def _fallback_pass(self, plan: tc.Plan, order_since: dt.datetime,
-                       tracker: tc.TicketTracker) -> Iterator[dict]:
-        """Orders of events with a live show (every older order on a deep pass), kept if a ticket changed."""
-        live = self.shared.live_events
-        everything = plan.deep or live is None
-        self.ticket_pass = "all older orders" if everything else "live events"
-        if not everything and not live:
+    def _fallback_pass(self, plan: tc.Plan, order_since: dt.datetime, tracker: tc.TicketTracker,
+                       saved: tc.TicketChangeState, bookmark: str | None) -> Iterator[dict]:
+        """The orders of events whose shows changed (show_digests.py), kept if a ticket changed."""
+        if self.shared.shows is None:
+            self.ticket_pass = "all older orders"
+            self.logger.warning("orders: the events stream did not run, so the shows are unknown: re-reading "
+                                "every order older than the window (select `events` to avoid this)")
+            yield from self._reread(order_since, tracker, None)
             return
+        checks = self._check_shows(plan, order_since, saved, bookmark)
+        events = sorted({check.show.event_id for check in checks if check.changed})
+        self.ticket_pass = "changed shows"
+        self.logger.info("orders: ticket pass over the orders of %d events (%d of %d shows checked changed)",
+                         len(events), sum(check.changed for check in checks), len(checks))
+        if events:
+            yield from self._reread(order_since, tracker, events)
+
+    def _check_shows(self, plan: tc.Plan, order_since: dt.datetime, saved: tc.TicketChangeState,
+                     bookmark: str | None) -> list[ShowCheck]:
+        """Barcode digests of the live shows (and, on a deep pass, of the shows finished within the refund
+        horizon); the digests kept for the next run replace the saved ones."""
+        shows = self.shared.shows or {}
+        live = dt.timedelta(hours=self.live_show_hours)
+        horizon = dt.timedelta(days=int(self.config["refund_horizon_days"]))
+        wanted = sorted((span for span in shows.values() if span.finished_within(plan.now, live)
+                         or (plan.deep and span.finished_within(plan.now, horizon))),
+                        key=lambda span: span.show_id)
+        window = tc.utc_text(order_since)
+        next_cut = ALL_TICKETS  # without the order pass's tickets, a digest cannot leave any out
+        if self.fresh is not None:
+            # The next run's order window starts at the new bookmark − lookback: its digests leave out the
+            # tickets of orders updated since then, and so must the ones kept now.
+            newest = [stamp for stamp in (self.fresh.newest, bookmark and tc.utc_text(parse_api_datetime(
+                bookmark))) if stamp]
+            next_start = dt.datetime.fromisoformat(max(newest)) - self.lookback if newest else order_since
+            next_cut = max(window, tc.utc_text(next_start))
+        query = ShowBarcodes([ShowRef(span.event_id, span.show_id) for span in wanted], saved, self.fresh,
+                             window if self.fresh is not None else None, next_cut)
+        checks = [row["check"] for row in self._read(query)] if wanted else []
+        if any(check.blind for check in checks):
+            self.logger.warning("orders: GET /shows/{id}/barcodes did not list scan times (checked_at): "
+                                "every checked show counts as changed")
+        kept = {str(span.show_id) for span in shows.values()
+                if span.finished_within(plan.now, max(live, horizon))}
+        saved.show_digests = {show: entry for show, entry in saved.show_digests.items() if show in kept}
+        saved.show_digests.update({str(check.show.show_id): check.kept for check in checks if check.kept})
+        return checks
+
+    def _reread(self, order_since: dt.datetime, tracker: tc.TicketTracker,
+                events: list[int] | None) -> Iterator[dict]:
+        """Orders older than the window (of `events`; None: of every event), kept if a ticket changed."""
         where: list[dict[str, t.Any]] = [
             {"column": "updated_at", "operator": "<", "value": to_api_datetime(order_since)}]
-        if not everything:
-            where.append({"column": "event_id", "operator": "in", "value": sorted(live or ())})
+        if events is not None:
+            where.append({"column": "event_id", "operator": "in", "value": events})
+        wanted = set(events or ())
 
         def check(row: dict) -> str | None:
             if parse_api_datetime(row["updated_at"]) >= order_since:
                 return f"has updated_at {row['updated_at']}, inside the order window"
-            if not everything and int(row.get("event_id") or 0) not in live:  # type: ignore[operator]
-                return f"belongs to event {row.get('event_id')}, not one with a live show"
+            if events is not None and int(row.get("event_id") or 0) not in wanted:
+                return f"belongs to event {row.get('event_id')}, not one with a changed show"
             return None
 
-        self.logger.info("orders: ticket pass over %s", self.ticket_pass if everything
-                         else f"the orders of {len(live)} events with live shows")  # type: ignore[arg-type]
-        try:
-            rows = list(self._emit(IdKeyset(self.page_size, self.ticket_pass, where, check), tracker,
+        try:  # read in full before emitting: a switch to the full scan must not emit orders twice
+            rows = list(self._emit(IdKeyset(self.page_size, self.ticket_pass or "", where, check), tracker,
                                    keep=tracker.changed))
         except FiltersIgnoredError as exc:
             self.logger.warning("orders: the API did not honour the %s re-read (%s); scanning every order",
@@ -243,57 +367,81 @@ class OrdersStream(QTicketsStream):
                 tracker.see(row)
                 yield row
 
-    # --- post-processing & child hand-off ----------------------------------------------------------
-
-    @cached_property
-    def sales_selected(self) -> bool:
-        return any(child.selected for child in self.child_streams)
+    # --- post-processing & the sales hand-over -----------------------------------------------------
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        baskets = row.get("baskets") or []
-        if baskets and self.sales_selected:
-            order_part = {target: row.get(source) for target, source in ORDER_FIELDS_FOR_SALES.items()}
-            self.pending_baskets.append((order_part, baskets))
-            self.pending_lines += len(baskets)
-        row["tickets_count"] = len(baskets)  # `row` is this page's parsed JSON: ours to change
-        return self.normalize(row)
+        """`row` holds the keys of `order_row` only (decoded with it): it is conformed in place."""
+        baskets = row.pop("baskets", None) or []
+        if not isinstance(baskets, list):
+            raise record_error(self.name, row.get("id"), "baskets", f"expects array, got {baskets!r:.80}")
+        row["tickets_count"] = len(baskets)
+        self.normalize.conform(row)
+        if baskets and self.sales is not None:
+            self.handover.add((self.sale_fields(row), baskets), weight=len(baskets))
+        for key in self.unselected:
+            row.pop(key, None)
+        return row
+
+    @cached_property
+    def sale_sources(self) -> tuple[tuple[tuple[str, str], ...], RecordNormalizer | None]:
+        """(sale field, order field) of the order fields the sales select, and the normaliser that converts
+        them — None when this stream conforms each of them to the same schema (its values are taken)."""
+        order_part = self.sales.parts[0]  # type: ignore[union-attr]
+        pairs = tuple((target, ORDER_FIELDS_FOR_SALES[target]) for target in order_part.properties)
+        same = all(self.normalize.properties.get(source) == order_part.properties[target]
+                   for target, source in pairs)
+        return pairs, None if same else order_part
+
+    def sale_fields(self, order: dict) -> dict:
+        """A sale's fields from its order (a record conformed in place, not yet trimmed)."""
+        pairs, convert = self.sale_sources
+        fields = {target: order[source] for target, source in pairs if source in order}
+        return fields if convert is None else convert.convert(fields)
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict | None]:
-        # Sales are handed over in batches, not one child sync per order (each sync costs a SCHEMA msg).
-        if self.pending_baskets and (self.flush_now or self.pending_lines >= SALES_BATCH_BASKETS):
-            self.batch_no += 1
-            yield {"orders_batch": self.batch_no}
-
-    def take_baskets(self) -> list[tuple[dict, list[dict]]]:
-        """Pending `(order fields, baskets)` pairs, one per order since the last hand-off."""
-        baskets, self.pending_baskets, self.pending_lines = self.pending_baskets, [], 0
-        return baskets
+        # Sales are handed over in batches (handoff.py), not one child sync per order.
+        return self.handover.contexts()
 
 
-class SalesStream(QTicketsStream):
+class SalesStream(HandedOver, QTicketsStream):
     """One record per ticket line (`order.baskets[]`) with the order fields; no extra requests."""
 
     name = "sales"
     primary_keys = ("id",)
     replication_key = None
     parent_stream_type = OrdersStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    @cached_property
+    def basket_keys(self) -> frozenset[str]:
+        """What the orders stream decodes of a basket: the sales fields that come from it, the seat (for
+        `zone_id`) and what the passes read."""
+        from_basket = set(self.normalize.fields.converters) - set(ORDER_FIELDS_FOR_SALES) - {"zone_id"}
+        return frozenset(from_basket | {"seat_id", *BASKET_FIELDS_FOR_PASSES})
+
+    @cached_property
+    def unselected(self) -> tuple[str, ...]:
+        """Keys a basket may have been decoded with that the records leave out."""
+        decoded = self.basket_keys | {"zone_id", FRESH_TICKET_FIELD}
+        return tuple(sorted(decoded - set(self.normalize.fields.converters)))
+
+    @cached_property
+    def parts(self) -> tuple[RecordNormalizer, RecordNormalizer]:
+        """The normalisers of a sale's order fields and of its basket fields."""
+        return self.normalize.only(ORDER_FIELDS_FOR_SALES), self.normalize.only(
+            set(self.normalize.properties) - set(ORDER_FIELDS_FOR_SALES))
 
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        """Normalised sale rows: the order's fields are converted once per order, not once per basket."""
-        normalize = self.normalize
-        for order_part, baskets in self.orders_stream.take_baskets():
-            order_fields = normalize.convert(order_part)
+        """Normalised sale rows: the order's fields come converted, once per order (`sale_fields`)."""
+        basket_part, unselected = self.parts[1], self.unselected
+        for order_fields, baskets in self.take_handed():
             for basket in baskets:
-                row = normalize(basket)
-                row.update(order_fields)  # the order's values win, as for `{**basket, **order_part}`
                 seat = str(basket.get("seat_id") or "")
-                row["zone_id"] = seat.rsplit("-", 1)[0] if "-" in seat else (seat or None)
-                yield row
-
-    @property
-    def orders_stream(self) -> OrdersStream:
-        return t.cast("OrdersStream", self.shared.streams["orders"])
+                basket["zone_id"] = seat.rsplit("-", 1)[0] if "-" in seat else (seat or None)
+                basket_part.conform(basket)
+                basket.update(order_fields)  # the order's values win, as for `{**basket, **order_part}`
+                for key in unselected:
+                    basket.pop(key, None)
+                yield basket
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         return row  # get_records yields finished rows

@@ -1,4 +1,5 @@
-"""Paginators over the QTickets envelope `{"data": [...], "paging": {perPage, currentPage, total}}`."""
+"""Paginators: over the QTickets envelope `{"data": [...], "paging": {perPage, currentPage, total}}`, by
+keyset (orders), and one request per show (seats, barcodes)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,22 @@ import typing as t
 
 from singer_sdk.pagination import BaseAPIPaginator, PageNumberPaginator
 
+from tap_qtickets.decoding import body_of
 from tap_qtickets.normalize import parse_api_datetime
 
 if t.TYPE_CHECKING:
     import requests
 
 
-def envelope(response: requests.Response) -> dict:
-    """The parsed body; `QTicketsStream.validate_response` parsed (and cached) it already."""
-    cached = getattr(response, "qt_body", None)
-    return cached if cached is not None else response.json()
-
-
 def paging_of(response: requests.Response) -> dict:
-    body = envelope(response)
+    body = body_of(response)
     paging = body.get("paging") if isinstance(body, dict) else None
     return paging if isinstance(paging, dict) else {}
 
 
 def page_is_last(response: requests.Response) -> bool:
     """Stop on an empty page, a short page, or when currentPage*perPage reaches paging.total."""
-    body = envelope(response)
+    body = body_of(response)
     data = body.get("data") if isinstance(body, dict) else body
     paging = paging_of(response)
     if not data or not paging:
@@ -73,12 +69,17 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetCursor]):
         return not page_is_last(response)
 
     def get_next(self, response: requests.Response) -> KeysetCursor | None:
-        data = envelope(response).get("data") or []
+        data = body_of(response).get("data") or []
         last = parse_api_datetime(data[-1]["updated_at"])
         if last == parse_api_datetime(self.current_value.since):
             return KeysetCursor(self.current_value.since, self.current_value.page + 1)
-        # The new window starts with the rows of this page stamped `last`: skip the pages they fill.
-        at_last = sum(1 for row in data if parse_api_datetime(row["updated_at"]) == last)
+        # The new window starts with the rows of this page stamped `last` (its tail: the order is checked
+        # by the query, which refuses the page otherwise): skip the pages they fill.
+        at_last = 0
+        for row in reversed(data):
+            if parse_api_datetime(row["updated_at"]) != last:
+                break
+            at_last += 1
         return KeysetCursor(data[-1]["updated_at"], 1 + at_last // len(data))
 
 
@@ -92,5 +93,34 @@ class IdKeysetPaginator(BaseAPIPaginator[int]):
         return not page_is_last(response)
 
     def get_next(self, response: requests.Response) -> int | None:
-        data = envelope(response).get("data") or []
+        data = body_of(response).get("data") or []
         return int(data[-1]["id"])
+
+
+class ShowRef(t.NamedTuple):
+    """One show, for the requests made per show (`/shows/{show_id}/seats`, `/shows/{show_id}/barcodes`)."""
+
+    event_id: int
+    show_id: int
+
+
+class EachShow(BaseAPIPaginator[ShowRef]):
+    """One request per show, in order: the page token is the show."""
+
+    def __init__(self, shows: t.Sequence[ShowRef]) -> None:
+        super().__init__(shows[0])
+        self._shows = shows
+        self._next = 1
+
+    def has_more(self, response: requests.Response) -> bool:
+        return self._next < len(self._shows)
+
+    def get_next(self, response: requests.Response) -> ShowRef:
+        show = self._shows[self._next]
+        self._next += 1
+        return show
+
+
+def show_id_of(url: str) -> int:
+    """The show id of a `.../shows/{id}/<what>` URL."""
+    return int(url.split("?")[0].rstrip("/").split("/")[-2])

@@ -1,8 +1,10 @@
-"""What the streams of one tap run share: the server's clock, the run's start, and which events are live."""
+"""What the streams of one tap run share: the server's clock, the run's start, the shows the events stream
+listed (for the orders stream's ticket-change fallback) and the sync's report."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import typing as t
 from dataclasses import dataclass, field
 
@@ -10,7 +12,7 @@ from tap_qtickets.clock import ServerClock
 from tap_qtickets.sync_report import SyncReport
 
 if t.TYPE_CHECKING:
-    from singer_sdk.streams import Stream
+    from tap_qtickets.ticket_changes import ShowSpan
 
 DEFAULT_START_DAYS = 30
 
@@ -19,10 +21,10 @@ DEFAULT_START_DAYS = 30
 class RunShared:
     clock: ServerClock = field(default_factory=ServerClock)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
-    # Events with a live show, filled while the events stream runs (None: it did not run).
-    live_events: set[int] | None = None
-    streams: dict[str, Stream] = field(default_factory=dict)  # by name: children read their parent's payload
+    # Every show by id, filled while the events stream runs (None: it did not run).
+    shows: dict[int, ShowSpan] | None = None
     sync: SyncReport = field(default_factory=lambda: SyncReport("tap-qtickets"))  # what the STATE reports
+    lock: threading.Lock = field(default_factory=threading.Lock)  # answers are validated in several threads
 
     @property
     def snapshot_at(self) -> str:

@@ -1,25 +1,31 @@
-"""Streams for events (+ nested shows and seat inventory) and the reference lists."""
+"""Streams for events (+ its children: nested shows and seat inventory) and the reference lists."""
 
 from __future__ import annotations
 
 import typing as t
 from collections import defaultdict
-from http import HTTPStatus
 
 from tap_qtickets.client import QTicketsStream
-from tap_qtickets.ticket_changes import has_live_show, show_is_live
+from tap_qtickets.decoding import body_of
+from tap_qtickets.handoff import HandedOver, Handover
+from tap_qtickets.pagination import EachShow, ShowRef, show_id_of
+from tap_qtickets.ticket_changes import ShowSpan, show_is_live
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context
-
-
-
-class ShowGoneError(Exception):
-    """GET /shows/{id}/seats answered a JSON 404 (the show was removed)."""
-
 
 SEAT_FIELDS = ["id", "root_id", "zone_root_id", "max_quantity", "free_quantity", "ordered_quantity",
                "payed_quantity", "in_basket_quantity", "disabled"]
+EVENTS_PER_HANDOVER = 200  # events whose shows go to the children in one batch (bounds the memory held)
+
+
+class EventPayload(t.NamedTuple):
+    """What `shows` and `inventory` need of one event: its id, whether it is deleted, its raw shows."""
+
+    event_id: int
+    deleted: bool
+    shows: list[dict]
 
 
 class EventsStream(QTicketsStream):
@@ -32,95 +38,93 @@ class EventsStream(QTicketsStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.current_event: dict | None = None
+        self.handover = Handover(EVENTS_PER_HANDOVER)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        self.shared.live_events = set()
-        yield from super().get_records(context)
+        self.shared.shows = {}
+        yield from self.handover.marking_the_last(super().get_records(context))
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        # Children (shows, inventory) read the raw nested shows of the event being processed.
-        self.current_event = row
-        if has_live_show(row, self.shared.clock.now(), self.live_show_hours) and row.get("id") is not None:
-            self.shared.live_events.add(int(row["id"]))  # type: ignore[union-attr]
-        city = row["city"] if isinstance(row.get("city"), dict) else {}
         shows = row.get("shows") or []
+        if row.get("id") is not None:
+            event_id = int(row["id"])
+            self.handover.add(EventPayload(event_id, bool(row.get("deleted_at")), shows))
+            for show in shows:  # the orders stream's ticket-change fallback checks recent shows
+                if show.get("id") is not None:
+                    span = ShowSpan.of(event_id, show)
+                    self.shared.shows[span.show_id] = span  # type: ignore[index]
+        city = row["city"] if isinstance(row.get("city"), dict) else {}
         flat = {**row, "city_name": city.get("name"), "city_timezone": city.get("timezone"),
                 "shows_count": len(shows)}
         return self.normalize(flat)
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:
-        return {"event_id": record["id"]}
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict | None]:
+        return self.handover.contexts()
 
 
-class _EventChild(QTicketsStream):
-    parent_stream_type = EventsStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
-
-    def event_payload(self, context: Context | None) -> dict:
-        event = t.cast("EventsStream", self.shared.streams["events"]).current_event
-        if not context or event is None or event.get("id") != context.get("event_id"):
-            return {}
-        return event
-
-
-class ShowsStream(_EventChild):
+class ShowsStream(HandedOver, QTicketsStream):
     """`event.shows[]` with `event_id` added; no extra requests."""
 
     name = "shows"
     primary_keys = ("id",)
     replication_key = None
+    parent_stream_type = EventsStream
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        for show in self.event_payload(context).get("shows") or []:
-            yield {**show, "event_id": context["event_id"]}  # type: ignore[index]
+        for event in self.take_handed():
+            for show in event.shows:
+                yield {**show, "event_id": event.event_id}
 
 
-class InventoryStream(_EventChild):
-    """GET /shows/{id}/seats (flat + select) per show in the window, aggregated per show × zone."""
+class InventoryStream(HandedOver, QTicketsStream):
+    """GET /shows/{id}/seats (flat + select) per live show, aggregated per show × zone; the shows of a batch
+    of events are read as the pages of one request loop (the next show's seats requested ahead)."""
 
     name = "inventory"
     path = "/shows/{show_id}/seats"
     primary_keys = ("show_id", "zone_id", "snapshot_at")
     replication_key = None
-    paginated = False
+    parent_stream_type = EventsStream
+
+    def gone_is_empty(self, path: str) -> bool:
+        return True
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shows: list[ShowRef] = []
+        self.event_of: dict[int, int] = {}  # show id → event id, for the shows being read
 
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any) -> dict:
         return {"flat": True, "select": SEAT_FIELDS}
 
-    def show_in_window(self, event: dict, show: dict) -> bool:
+    def page_path(self, token: ShowRef | None) -> str | None:
+        return f"/shows/{token.show_id}/seats" if token else None
+
+    def get_new_paginator(self) -> EachShow:
+        return EachShow(self.shows)
+
+    def in_window(self, event: EventPayload, show: dict) -> bool:
         """Not deleted (nor its event) and live: not finished more than `inventory_show_window` hours ago
         by the server's clock."""
-        if event.get("deleted_at") or show.get("deleted_at"):
+        if event.deleted or show.get("deleted_at"):
             return False
         return show_is_live(show, self.shared.clock.now(), self.live_show_hours)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        event = self.event_payload(context)
-        for show in event.get("shows") or []:
-            if self.show_in_window(event, show):
-                yield from self.show_rows({"event_id": event["id"], "show_id": show["id"]})
+        self.shows = [ShowRef(event.event_id, int(show["id"])) for event in self.take_handed()
+                      for show in event.shows if self.in_window(event, show)]
+        self.event_of = {show.show_id: show.event_id for show in self.shows}
+        if self.shows:
+            yield from self.request_records(context)
 
-    def show_rows(self, show_context: dict) -> list[dict]:
-        """Zone rows of one show; a show deleted since the events were listed is skipped, not fatal."""
-        try:
-            return list(self.request_records(show_context))
-        except ShowGoneError:
-            self.logger.warning("inventory: show %s no longer exists (404); skipped", show_context["show_id"])
-            return []
-
-    def validate_response(self, response: t.Any) -> None:
-        is_json = "json" in response.headers.get("Content-Type", "")
-        if response.status_code == HTTPStatus.NOT_FOUND and is_json:
-            raise ShowGoneError(response.url)
-        super().validate_response(response)
-
-    def parse_response(self, response: t.Any) -> t.Iterable[dict]:
-        seats = list(super().parse_response(response))
-        show_id = _show_id_of(response.url)
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        show_id = show_id_of(response.url)
+        if body_of(response) is None:
+            self.logger.warning("inventory: show %s no longer exists (404); skipped", show_id)
+            return
         zones: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
             ("capacity", "sold", "held", "disabled", "seats"), 0))
-        for seat in seats:
+        for seat in super().parse_response(response):
             zone = zones[_zone_of(seat)]
             zone["seats"] += 1
             if seat.get("disabled"):
@@ -132,18 +136,14 @@ class InventoryStream(_EventChild):
             zone["held"] += (int(seat.get("ordered_quantity") or 0) - payed
                              + int(seat.get("in_basket_quantity") or 0))
         snapshot_at = self.shared.snapshot_at
+        event_id = self.event_of.get(show_id)
         for zone_id, agg in sorted(zones.items()):
             free = agg["capacity"] - agg["sold"] - agg["held"]
-            yield {"show_id": show_id, "zone_id": zone_id, "snapshot_at": snapshot_at, "free": free, **agg}
+            yield {"show_id": show_id, "event_id": event_id, "zone_id": zone_id, "snapshot_at": snapshot_at,
+                   "free": free, **agg}
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        row = {**row, "event_id": context["event_id"] if context else None}
         return self.normalize(row)
-
-
-def _show_id_of(url: str) -> int:
-    """show id from `.../shows/{id}/seats`."""
-    return int(url.split("?")[0].rstrip("/").split("/")[-2])
 
 
 def _zone_of(seat: dict) -> str:

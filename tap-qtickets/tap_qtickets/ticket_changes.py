@@ -44,15 +44,24 @@ class TicketChangeState:
     deep_pass_at: str | None = None  # when the last deep pass ran
     basket_filter: str | None = None  # VERIFIED / UNSUPPORTED: the last self-check of the nested filter
     basket_filter_checked_at: str | None = None
+    # The fallback's per-show ticket digests: show id → [cut, digest] (show_digests.py).
+    show_digests: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, raw: t.Any) -> TicketChangeState:
         if not isinstance(raw, dict):
             return cls()
-        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if isinstance(raw.get(k), str)})
+        state = cls(**{k: raw[k] for k in ("bookmark", "deep_pass_at", "basket_filter",
+                                              "basket_filter_checked_at") if isinstance(raw.get(k), str)})
+        digests = raw.get("show_digests")
+        if isinstance(digests, dict):
+            state.show_digests = {
+                str(show): entry for show, entry in digests.items()
+                if isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)}
+        return state
 
     def dump(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
 
     def record_filter_check(self, outcome: str, now: dt.datetime) -> None:
         self.basket_filter, self.basket_filter_checked_at = outcome, utc_text(now)
@@ -87,8 +96,17 @@ def make_plan(
 
 def newest_ticket_change(order: dict) -> str | None:
     """The latest basket `updated_at` of an order, as UTC text (comparable as strings)."""
-    stamps = [to_utc_iso(b.get("updated_at")) for b in order.get("baskets") or () if b.get("updated_at")]
-    return max((s for s in stamps if s), default=None)
+    baskets = order.get("baskets")
+    if not isinstance(baskets, list):  # none ([], "", null); anything else is refused in post_process
+        return None
+    newest = None
+    for basket in baskets:
+        stamp = basket.get("updated_at")
+        if stamp:
+            stamp = to_utc_iso(stamp)
+            if newest is None or (stamp is not None and stamp > newest):
+                newest = stamp
+    return newest
 
 
 @dataclass
@@ -113,12 +131,25 @@ class TicketTracker:
             self.samples.append(int(order["id"]))
 
 
-def has_live_show(event: dict, now: dt.datetime, grace_hours: float) -> bool:
-    """A show not finished more than `grace_hours` ago (deleted events count: their tickets can still be
-    refunded)."""
-    return any(show_is_live(show, now, grace_hours) for show in event.get("shows") or ())
-
-
 def show_is_live(show: dict, now: dt.datetime, grace_hours: float) -> bool:
+    """Not finished more than `grace_hours` ago (by `now`, the server's clock)."""
     finish = show.get("finish_date")
     return not finish or parse_api_datetime(finish) + dt.timedelta(hours=grace_hours) >= now
+
+
+@dataclass(frozen=True)
+class ShowSpan:
+    """A show as the ticket-change fallback needs it (deleted shows and events included: their tickets can
+    still be refunded)."""
+
+    event_id: int
+    show_id: int
+    finish: dt.datetime | None  # None: no finish date, always live
+
+    @classmethod
+    def of(cls, event_id: int, show: dict) -> ShowSpan:
+        finish = show.get("finish_date")
+        return cls(event_id, int(show["id"]), parse_api_datetime(finish) if finish else None)
+
+    def finished_within(self, now: dt.datetime, span: dt.timedelta) -> bool:
+        return self.finish is None or self.finish + span >= now

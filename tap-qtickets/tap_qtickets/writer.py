@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+import time
 import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
@@ -20,6 +22,8 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending = bytearray()
+        self._frames: dict[tuple[str, int | None], tuple[bytes, bytes]] = {}
+        self._frames_second = -1
 
     def write_message(self, message: Message) -> None:
         encoder.encode_into(message.to_dict(), self._pending, -1)
@@ -27,15 +31,27 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if getattr(message, "type", None) != "RECORD" or len(self._pending) >= FLUSH_BYTES:
             self.flush_messages()
 
-    def write_record(self, stream: str, record: dict, version: int | None, time_extracted: t.Any) -> None:
-        """A RECORD line, byte-identical to `write_message(RecordMessage(...))` minus the message object."""
-        line: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
-        if version is not None:
-            line["version"] = version
-        line["time_extracted"] = time_extracted
-        encoder.encode_into(line, self._pending, -1)
-        self._pending.extend(b"\n")
-        if len(self._pending) >= FLUSH_BYTES:
+    def write_record(self, stream: str, record: dict, version: int | None,
+                     time_extracted: dt.datetime | None = None) -> None:
+        """A RECORD line, byte-identical to `write_message(RecordMessage(...))` minus the message object.
+
+        Without `time_extracted` it is now, to the second: the rest of the line around the record is then
+        encoded once per second and stream, not once per record."""
+        if time_extracted is None:
+            second = int(time.time())
+            if second != self._frames_second:
+                self._frames, self._frames_second = {}, second
+            frame = self._frames.get((stream, version))
+            if frame is None:
+                extracted = dt.datetime.fromtimestamp(second, dt.UTC)
+                frame = self._frames[(stream, version)] = _frame(stream, version, extracted)
+        else:
+            frame = _frame(stream, version, time_extracted)
+        pending = self._pending
+        pending += frame[0]
+        encoder.encode_into(record, pending, -1)
+        pending += frame[1]
+        if len(pending) >= FLUSH_BYTES:
             self.flush_messages()
 
     def flush_messages(self) -> None:
@@ -43,3 +59,14 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             sys.stdout.buffer.write(self._pending)
             self._pending.clear()
         sys.stdout.flush()
+
+
+def _frame(stream: str, version: int | None, time_extracted: dt.datetime) -> tuple[bytes, bytes]:
+    """The encoded RECORD line before and after its record (`...,"record":` and `,...}` + newline)."""
+    line: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": 0}
+    if version is not None:
+        line["version"] = version
+    line["time_extracted"] = time_extracted
+    encoded = encoder.encode(line)
+    cut = encoded.index(b'"record":0') + len(b'"record":')
+    return encoded[:cut], encoded[cut + 1:] + b"\n"

@@ -67,6 +67,14 @@ def parse_messages(text: str) -> dict:
     return {"records": records, "schemas": schemas, "state": state, "raw": text}
 
 
+def hand_over(parent, child) -> None:
+    """Pass the parent's pending payload to `child`, as the SDK does when the parent's last record is out."""
+    parent.handover.at_last_record = True
+    for context in parent.generate_child_contexts({}, None):
+        child.preprocess_context(context)
+    parent.handover.at_last_record = False
+
+
 def sandbox_config(sb, **extra) -> dict:
     config = {"api_token": TOKEN, "base_url": sb.base_url, "page_size": 100, "retry_backoff_seconds": 0.05,
               "request_timeout": 5, "max_retries": 4}

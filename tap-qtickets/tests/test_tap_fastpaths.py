@@ -59,6 +59,22 @@ def test_buffered_records_are_written_before_the_next_state():
     assert raw.getvalue().splitlines()[0] + b"\n" == MsgSpecWriter().serialize_message(expected)
 
 
+def test_records_written_now_are_stamped_to_the_second_in_the_sdk_s_form():
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    writer = BufferedMsgSpecWriter()
+    with redirect_stdout(stdout):
+        writer.write_record("sales", {"id": 7, "price": "10.50"}, 3)
+        writer.flush_messages()
+        stdout.flush()
+    line = raw.getvalue().splitlines()[0] + b"\n"
+    stamp = dt.datetime.fromisoformat(json.loads(line)["time_extracted"].replace("Z", "+00:00"))
+    assert stamp.microsecond == 0 and stamp.tzinfo is not None
+    expected = singer.RecordMessage(stream="sales", record={"id": 7, "price": "10.50"}, version=3,
+                                    time_extracted=stamp)
+    assert line == MsgSpecWriter().serialize_message(expected)
+
+
 @pytest.fixture(scope="module")
 def sb():
     with SandboxServer(seed=23, orders=90, events=3, token=TOKEN) as server:
@@ -88,6 +104,17 @@ def test_deselected_property_and_stream_maps_still_apply(sb):
     assert all("price" not in r and "reserved_to" in r for r in mapped["records"]["orders"])
 
 
+def test_child_records_written_past_the_sdk_loop_are_the_sdk_loop_s(sb):
+    """Sales (a leaf child, plain records) skip the SDK's per-record steps; with a stream map — an identity
+    one here — they take the SDK's loop: the same records, counts and state either way."""
+    config = sandbox_config(sb, page_size=30)
+    plain = run_tap(config, streams=("orders", "sales"))
+    mapped = run_tap({**config, "stream_maps": {"sales": {"price": "price"}}}, streams=("orders", "sales"))
+    assert plain["records"]["sales"] == mapped["records"]["sales"] and len(plain["records"]["sales"]) > 90
+    bookmarks = [run["state"]["bookmarks"] for run in (plain, mapped)]
+    assert bookmarks[0].keys() == bookmarks[1].keys() and bookmarks[0]["sales"] == bookmarks[1]["sales"]
+
+
 def test_prefetch_requests_exactly_the_pages_it_reads(sb):
     sb.clear_requests()
     result = run_tap(sandbox_config(sb, page_size=20), streams=("orders", "sales"))
@@ -101,13 +128,16 @@ def test_prefetch_requests_exactly_the_pages_it_reads(sb):
 def test_fast_path_is_pinned_to_the_singer_sdk_it_was_checked_against():
     from importlib.metadata import version
 
-    from singer_sdk.streams import Stream
+    from singer_sdk.streams import RESTStream
     from tap_qtickets import _fastpath
+    from tap_qtickets.tap import TapQTickets
 
     installed = version("singer-sdk")
     assert installed in _fastpath.SUPPORTED_SDK, (
         f"singer-sdk {installed} is outside {_fastpath.SUPPORTED_SDK}, the range tap_qtickets/_fastpath.py "
         f"was checked against: re-read the SDK's Stream._write_record_message, then move SUPPORTED_SDK")
     assert _fastpath.ENABLED
-    missing = [name for name in ("_write_record_message",) if not hasattr(Stream, name)]
+    stream = TapQTickets(config={"api_token": TOKEN}).streams["orders"]
+    missing = [name for name in _fastpath.PRIVATE_NAMES if not hasattr(stream, name)]
     assert missing == [], f"singer-sdk no longer has {missing}: tap_qtickets/_fastpath.py must change"
+    assert type(stream).request_records is not RESTStream.request_records  # the prefetching loop is in use

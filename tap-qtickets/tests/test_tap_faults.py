@@ -10,6 +10,8 @@ from qtickets_sandbox.testing import SandboxServer
 from singer_sdk.exceptions import RetriableAPIError
 from tap_qtickets.client import GetOnlySession
 from tap_qtickets.errors import MethodNotAllowedError, QTicketsError
+from tap_qtickets.handoff import handed_context
+from tap_qtickets.streams import EventPayload
 from tap_qtickets.tap import TapQTickets
 from tapqt_helpers import TOKEN, latest_changes, latest_orders, run_tap, run_tap_partial, sandbox_config
 
@@ -110,9 +112,10 @@ def test_non_get_is_refused_before_reaching_the_server(sb):
 
 def test_inventory_skips_a_show_that_disappeared(sb, caplog):
     stream = TapQTickets(config=sandbox_config(sb)).streams["inventory"]
+    real = sb.truth()["inventory"][0]
+    shows = [{"id": 999999999, "finish_date": None}, {"id": real["show_id"], "finish_date": None}]
+    context = stream.preprocess_context(handed_context([EventPayload(real["event_id"], False, shows)]))
     with caplog.at_level(logging.WARNING, logger="tap-qtickets"):
-        assert stream.show_rows({"event_id": 1, "show_id": 999999999}) == []
+        rows = list(stream.get_records(context))
     assert "show 999999999 no longer exists" in caplog.text
-    real_show = sb.truth()["inventory"][0]
-    rows = stream.show_rows({"event_id": real_show["event_id"], "show_id": real_show["show_id"]})
-    assert rows and {r["show_id"] for r in rows} == {real_show["show_id"]}
+    assert rows and {(r["event_id"], r["show_id"]) for r in rows} == {(real["event_id"], real["show_id"])}

@@ -127,3 +127,26 @@ def test_page_accounting_is_logged(caplog):
     assert "orders: fetched" in text and "clients: fetched" in text
     clients_line = next(line for line in text.splitlines() if "clients: fetched" in line)
     assert "paging.total=" in clients_line and "paging.total=None" not in clients_line
+
+
+STREAM_OF_ROUTE = {"/events": "events", "/orders": "orders", "/clients": "clients", "/discounts": "discounts",
+                   "/promo-codes": "promo_codes", "/color-themes": "color_themes", "/seats": "inventory"}
+
+
+def test_the_sync_report_counts_every_request_per_stream(synced):
+    report = synced["result"]["state"]["sync"]
+    sent: dict[str, int] = {}
+    for entry in synced["requests"]:
+        route = next(r for r in STREAM_OF_ROUTE if entry["path"].endswith(r))
+        sent[STREAM_OF_ROUTE[route]] = sent.get(STREAM_OF_ROUTE[route], 0) + 1
+    assert report["status"] == "complete" and report["requests"] == sent
+    assert report["window_start"] and report["window_end"] is None
+
+
+def test_children_are_synced_once_per_batch_not_per_parent_record(synced):
+    records = synced["result"]["records"]
+    schemas = [json.loads(line)["stream"] for line in synced["result"]["raw"].splitlines()
+               if line.startswith('{"type":"SCHEMA"')]
+    assert len(records["events"]) > 1 and len(records["orders"]) > 1
+    # One child sync (and so one SCHEMA message) per hand-over batch: all events fit in one, all sales too.
+    assert schemas.count("shows") == schemas.count("inventory") == schemas.count("sales") == 1

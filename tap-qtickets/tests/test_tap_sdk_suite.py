@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
+from types import SimpleNamespace
 
 import pytest
 from qtickets_sandbox.testing import SandboxServer
@@ -12,8 +12,15 @@ from tapqt_helpers import TOKEN, sandbox_config
 
 pytestmark = pytest.mark.integration
 
-# get_tap_test_class needs the config (and so the sandbox URL) when the class is built.
-_SANDBOX = SandboxServer(seed=7, orders=150, events=4, token=TOKEN).start()
-atexit.register(_SANDBOX.stop)
+# get_tap_test_class builds the class (discovery only, no request) from this config when the module is
+# collected; its runner reads the same dict when the tests run, after `sandbox` put the server's URL in it.
+CONFIG = sandbox_config(SimpleNamespace(base_url="http://127.0.0.1:9/api/rest/v1"))
 
-TestTapQTickets = get_tap_test_class(TapQTickets, config=sandbox_config(_SANDBOX))
+TestTapQTickets = get_tap_test_class(TapQTickets, config=CONFIG)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sandbox():
+    with SandboxServer(seed=7, orders=150, events=4, token=TOKEN) as server:
+        CONFIG["base_url"] = server.base_url
+        yield server

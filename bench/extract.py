@@ -1,0 +1,161 @@
+"""Benchmark: the tap's extract cost next to the request floor (issue 16), measured at tap level (the tap CLI
+writing to a file; the sandbox in its own process; no Meltano).
+
+1. `live_shows`: a day with many live shows (sandbox `events=150`: ~226 live shows). A run selecting
+   `events`, `shows` and `inventory`: its wall time and seat requests next to a raw requests loop making the
+   same seat GETs (same paths and bodies, replayed from the sandbox's request log). Goal: tap ≤ 2× raw.
+2. `fallback`: a no-change run after a backfill, with the self-checked nested filter (`basket_filter: auto`)
+   and without it (`off`: per-show barcode digests decide which events' orders are re-read), on accounts
+   of two sizes over the same events. Requests by kind and seconds, also for a deep pass. Goals: `off` ≤ 2×
+   `auto`; the same cost at both sizes (nothing grows with history).
+
+Both are functions (`live_shows`, `fallback`) that bench/scheduled_run.py can call; they return the figures.
+
+    .venv/bin/python bench/extract.py [--live-orders 20000] [--live-events 150]
+                                      [--fallback-sizes 100000,400000] [--fallback-events 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+from tap import TOKEN, config_for, control, run_tap, sandbox
+
+API = "/api/rest/v1"
+LIVE_STREAMS = ("events", "shows", "inventory")
+# The selection of the project's meltano.yml: what a scheduled run extracts.
+SCHEDULED_STREAMS = ("events", "shows", "inventory", "orders", "sales", "discounts", "promo_codes")
+PAGE_SIZE = 100  # the tap's default
+
+
+def request_kinds(log: list[dict]) -> Counter:
+    """API requests by kind: the orders' order pass and ticket pass, seats, barcodes, other lists."""
+    kinds: Counter = Counter()
+    for entry in log:
+        route = entry["path"].removeprefix(API)
+        if route.startswith("/orders"):
+            first = ((entry.get("body") or {}).get("where") or [{}])[0]
+            order_pass = first.get("column") == "updated_at" and first.get("operator") == ">="
+            kinds["order pass" if order_pass else "ticket pass"] += 1
+        elif route.endswith(("/seats", "/barcodes")):
+            kinds[route.rsplit("/", 1)[-1]] += 1
+        else:
+            kinds[route.strip("/").split("/")[0]] += 1
+    return kinds
+
+
+def replay(base_url: str, log: list[dict]) -> float:
+    """Seconds a plain requests session takes for the same GETs (path and JSON body), one after another."""
+    root = base_url.rsplit(API, 1)[0]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+    started = time.perf_counter()
+    for entry in log:
+        session.get(f"{root}{entry['path']}", json=entry.get("body"), timeout=120).raise_for_status()
+    return time.perf_counter() - started
+
+
+def measured_run(base_url: str, workdir: Path, config: dict, state: dict | None,
+                 streams: tuple[str, ...]) -> dict:
+    """One tap run with the sandbox's request log cleared first: seconds, requests by kind, final state."""
+    control(base_url, "DELETE", "requests")
+    run = run_tap(workdir, config, state=state, streams=streams)
+    log = [entry for entry in control(base_url, "GET", "requests") if entry["path"].startswith(API)]
+    return {"seconds": run["seconds"], "kinds": request_kinds(log), "log": log, "state": run["state"],
+            "records": run["records"]}
+
+
+def live_shows(orders: int = 20_000, events: int = 150) -> dict:
+    """The tap's seat snapshots vs a raw loop making the same seat GETs."""
+    print(f"== live shows: {events} events, {orders} orders", flush=True)
+    with sandbox(orders, events) as base_url, tempfile.TemporaryDirectory() as tmp:
+        config = config_for(base_url, PAGE_SIZE)
+        run_tap(Path(tmp), config, streams=LIVE_STREAMS)  # warm-up: sandbox caches, page cache
+        tap = measured_run(base_url, Path(tmp), config, None, LIVE_STREAMS)
+        seats = [entry for entry in tap["log"] if entry["path"].endswith("/seats")]
+        replay(base_url, seats[:5])  # warm-up of the raw session
+        raw_seconds = replay(base_url, seats)
+    result = {"tap_seconds": tap["seconds"], "raw_seconds": raw_seconds, "seat_requests": len(seats),
+              "requests": sum(tap["kinds"].values()), "ratio": tap["seconds"] / raw_seconds}
+    print(f"LIVE SHOWS ({events} events): tap run (events+shows+inventory, CLI incl. start-up) "
+          f"{result['tap_seconds']:.1f} s for {result['requests']} requests ({result['seat_requests']} seat "
+          f"GETs); raw loop of the same seat GETs {raw_seconds:.1f} s; tap/raw {result['ratio']:.2f} "
+          f"(goal ≤ 2)", flush=True)
+    return result
+
+
+def _show(label: str, run: dict) -> None:
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(run["kinds"].items()))
+    print(f"  {label:<34} {run['seconds']:6.1f} s, {sum(run['kinds'].values()):5d} requests ({kinds})",
+          flush=True)
+
+
+def _without_deep_pass_mark(state: dict) -> dict:
+    """The state with the last deep pass forgotten: the next run makes one (no clock moves, no change)."""
+    bookmark = dict(state["bookmarks"]["orders"])
+    bookmark["ticket_changes"] = {k: v for k, v in bookmark["ticket_changes"].items() if k != "deep_pass_at"}
+    return {**state, "bookmarks": {**state["bookmarks"], "orders": bookmark}}
+
+
+def fallback(orders: int, events: int = 30) -> dict:
+    """No-change runs with and without the nested filter after a backfill (plus a deep pass of each)."""
+    print(f"== fallback: {orders} orders over {events} events", flush=True)
+    runs: dict[str, dict] = {}
+    with sandbox(orders, events) as base_url, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        auto, off = config_for(base_url, PAGE_SIZE), config_for(base_url, PAGE_SIZE, basket_filter="off")
+        started = time.perf_counter()
+        backfill = run_tap(workdir, auto, streams=SCHEDULED_STREAMS)
+        seconds = time.perf_counter() - started
+        print(f"  backfill: {backfill['records']} records in {seconds:.0f} s", flush=True)
+        runs["auto"] = measured_run(base_url, workdir, auto, backfill["state"], SCHEDULED_STREAMS)
+        runs["auto, deep pass"] = measured_run(base_url, workdir, auto, _without_deep_pass_mark(
+            runs["auto"]["state"]), SCHEDULED_STREAMS)
+        # The first run without the filter has no digests to compare with: it re-reads every checked show's
+        # event once; the next one is the steady state.
+        runs["off, first"] = measured_run(base_url, workdir, off, runs["auto"]["state"], SCHEDULED_STREAMS)
+        runs["off"] = measured_run(base_url, workdir, off, runs["off, first"]["state"], SCHEDULED_STREAMS)
+        # Likewise the first deep pass without the filter meets the recently finished shows for the first
+        # time.
+        runs["off, first deep pass"] = measured_run(base_url, workdir, off, _without_deep_pass_mark(
+            runs["off"]["state"]), SCHEDULED_STREAMS)
+        runs["off, deep pass"] = measured_run(base_url, workdir, off, _without_deep_pass_mark(
+            runs["off, first deep pass"]["state"]), SCHEDULED_STREAMS)
+    for label, run in runs.items():
+        _show(f"{label} (no change)", run)
+    result = {label: {"seconds": run["seconds"], "requests": sum(run["kinds"].values()),
+                      "kinds": dict(run["kinds"])} for label, run in runs.items()}
+    ratio = result["off"]["requests"] / result["auto"]["requests"]
+    seconds = result["off"]["seconds"] / result["auto"]["seconds"]
+    deep = result["off, deep pass"]["seconds"] / result["auto, deep pass"]["seconds"]
+    print(f"FALLBACK ({orders} orders): no-change run off/auto: {ratio:.2f}× requests, {seconds:.2f}× "
+          f"seconds (goal ≤ 2×); deep pass off/auto: {deep:.2f}× seconds", flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--live-orders", type=int, default=20_000)
+    parser.add_argument("--live-events", type=int, default=150)
+    parser.add_argument("--fallback-sizes", default="100000,400000")
+    parser.add_argument("--fallback-events", type=int, default=30)
+    args = parser.parse_args()
+    live_shows(args.live_orders, args.live_events)
+    sizes = [int(size) for size in args.fallback_sizes.split(",") if size]
+    results = {size: fallback(size, args.fallback_events) for size in sizes}
+    if len(results) > 1:
+        print("FALLBACK vs history size (no-change run, off): " + "; ".join(
+            f"{size} orders {r['off']['requests']} requests {r['off']['seconds']:.1f} s, deep pass "
+            f"{r['off, deep pass']['requests']} requests {r['off, deep pass']['seconds']:.1f} s"
+            for size, r in results.items()) + " (goal: the same)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
