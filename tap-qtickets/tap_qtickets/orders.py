@@ -161,6 +161,7 @@ class OrdersStream(QTicketsStream):
         state = self.get_context_state(context)
         saved = tc.TicketChangeState.load(state.get(tc.STATE_KEY))
         plan, start, end = self.plan_window()
+        bookmark = state.get("replication_key_value")
         tracker = tc.TicketTracker(tc.utc_text(plan.ticket_since))
         self.logger.info("orders: window updated_at >= %s%s; tickets changed since %s%s", start.isoformat(),
                          f" and <= {end.isoformat()}" if end else "", tracker.since,
