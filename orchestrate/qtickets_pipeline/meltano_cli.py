@@ -43,10 +43,13 @@ def meltano_executable() -> str:
     return found
 
 
-def build_env(settings: Settings, plugin_config: dict[str, str] | None = None) -> dict[str, str]:
+def build_env(settings: Settings, plugin_config: dict[str, str] | None = None,
+              extractor: str = TAP) -> dict[str, str]:
     """Environment for Meltano: the merged settings, no network calls of its own, uv on PATH, and the
     plugins' settings the user set or the pipeline decides (warehouse URL and database, the window) as
-    TAP_QTICKETS_* / TARGET_CLICKHOUSE_*, which win over meltano.yml."""
+    TAP_QTICKETS_* / TARGET_CLICKHOUSE_*, which win over meltano.yml. The QTICKETS_* ones are
+    `tap-qtickets`'s own: Meltano also reads TAP_QTICKETS_* (the namespace) for every extractor inheriting
+    from it, so they are passed only when `extractor` is tap-qtickets itself."""
     env = dict(settings.env)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
@@ -65,7 +68,7 @@ def build_env(settings: Settings, plugin_config: dict[str, str] | None = None) -
     # What the user set wins over meltano.yml in every environment (the demo environment's own sandbox
     # URL and token included): passed as the plugin's own TAP_QTICKETS_* / TARGET_CLICKHOUSE_* variable.
     for variable, (plugin, setting) in USER_VARIABLES.items():
-        if settings.env.get(variable):
+        if settings.env.get(variable) and (plugin != TAP or extractor == TAP):
             env[f"{plugin}_{setting}".upper().replace("-", "_")] = settings.env[variable]
     for variable in TLS_VARIABLES:  # the files as checked: absolute paths, whatever the plugin's cwd
         setting = USER_VARIABLES[variable][1]
@@ -105,13 +108,14 @@ def command(settings: Settings, args: list[str]) -> list[str]:
 
 
 def run(settings: Settings, args: list[str], on_output: Callable[[dict | str], None],
-        plugin_config: dict[str, str] | None = None, keep_fds: tuple[int, ...] = ()) -> int:
+        plugin_config: dict[str, str] | None = None, keep_fds: tuple[int, ...] = (),
+        extractor: str = TAP) -> int:
     """Run `meltano … args` in this process group and hand its output to `on_output` as it comes (each
     JSON event as a dict, any other line as text); returns its exit code. The child dies with this process;
     `keep_fds` stay open in it (the overlap lock, held for as long as any process of the run lives)."""
     cmd = command(settings, args)
     log.debug("running: meltano %s", " ".join(cmd[4:]))
-    with subprocess.Popen(cmd, cwd=settings.project_root, env=build_env(settings, plugin_config),
+    with subprocess.Popen(cmd, cwd=settings.project_root, env=build_env(settings, plugin_config, extractor),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                           pass_fds=keep_fds, preexec_fn=_die_with_parent) as proc:
         assert proc.stdout is not None

@@ -201,7 +201,8 @@ def _meltano_run(settings: Settings, account: Account, window: Window, trigger: 
     }
     args = meltano_cli.run_args(account.plugin, full_refresh=window.full_refresh,
                                 save_state=window.save_state)
-    watcher.returncode = meltano_cli.run(settings, args, watcher.take, plugin_config, keep_fds=lock.fds)
+    watcher.returncode = meltano_cli.run(settings, args, watcher.take, plugin_config, keep_fds=lock.fds,
+                                         extractor=account.plugin)
     if result.status != "success":
         result.error = watcher.cause(settings)
     return result

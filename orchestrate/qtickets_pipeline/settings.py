@@ -30,6 +30,7 @@ LEDGER_JOB = "tap-qtickets"  # the job_name of its loads in meta_job_runs (the t
 USER_VARIABLES = {
     "QTICKETS_TOKEN": ("tap-qtickets", "api_token"),
     "QTICKETS_BASE_URL": ("tap-qtickets", "base_url"),
+    "QTICKETS_ACCOUNT": ("tap-qtickets", "account"),
     "CLICKHOUSE_URL": ("target-clickhouse", "url"),
     "CLICKHOUSE_USER": ("target-clickhouse", "username"),
     "CLICKHOUSE_PASSWORD": ("target-clickhouse", "password"),

@@ -36,6 +36,7 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.tap_base import Tap
 
 from tap_qtickets.errors import QTicketsError
+from tap_qtickets.schemas import ACCOUNT
 from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_KEY
 from tap_qtickets.writer import BufferedMsgSpecWriter
 
@@ -133,6 +134,7 @@ class FastRecordWrites(RESTStream):
         self._write_state_message()
 
     def _write_record_message(self, record: dict) -> None:
+        record[ACCOUNT] = self.account  # type: ignore[attr-defined]  # QTicketsStream's
         if not self.plain_record_messages:
             super()._write_record_message(record)
             return

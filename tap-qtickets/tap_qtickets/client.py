@@ -23,7 +23,7 @@ from tap_qtickets.decoding import JSON_DECODER, body_of, decode_json, remember
 from tap_qtickets.errors import MethodNotAllowedError, QTicketsError, RetriesExhaustedError
 from tap_qtickets.normalize import RecordNormalizer
 from tap_qtickets.pagination import QTicketsPaginator, paging_of
-from tap_qtickets.schemas import mark_pii, selected_schema, stream_schema
+from tap_qtickets.schemas import ACCOUNT, DEFAULT_ACCOUNT, mark_pii, selected_schema, stream_schema
 from tap_qtickets.shared import RunShared
 
 if t.TYPE_CHECKING:
@@ -77,11 +77,13 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
     paginated = True
 
     def __init__(self, tap: t.Any, **kwargs: t.Any) -> None:
-        kwargs.setdefault("schema", stream_schema(self.name))
+        self.account = str(tap.config.get("account") or DEFAULT_ACCOUNT)
+        kwargs.setdefault("schema", stream_schema(self.name, self.account))
         self.shared: RunShared = tap.shared
         self.include_pii = bool(tap.config.get("include_pii", False))
         self.session = GetOnlySession(self.name)
         super().__init__(tap, **kwargs)
+        self.primary_keys = (*self.primary_keys, ACCOUNT)  # ids may repeat across accounts
         self.pages_fetched = 0
         self.api_total: int | None = None
 
@@ -102,8 +104,9 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
     @cached_property
     def normalize(self) -> RecordNormalizer:
         """Compiled from the selected properties only: deselected ones (PII among them) are dropped here."""
-        keys = self.primary_keys or ()
+        keys = [key for key in self.primary_keys or () if key != ACCOUNT]
         schema = selected_schema(self.schema, self.mask)
+        schema["properties"].pop(ACCOUNT, None)  # not the API's: set as each record is written
         return RecordNormalizer(schema, self.name, key=keys[0] if len(keys) == 1 else None)
 
     # --- request building -------------------------------------------------------------------------

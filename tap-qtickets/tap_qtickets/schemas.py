@@ -160,9 +160,19 @@ PII_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
-def stream_schema(name: str) -> dict:
-    """JSON schema of a stream, every property (PII included: `mark_pii` keeps it from being selected)."""
-    return copy.deepcopy(SCHEMAS[name].to_dict())
+# Every record carries the account it comes from (several accounts may load into one warehouse, and their
+# ids are not known to be unique across accounts): a property of every stream and the last of its keys.
+ACCOUNT = "account"
+ACCOUNT_PATTERN = r"^[A-Za-z0-9_-]+$"
+DEFAULT_ACCOUNT = "main"
+
+
+def stream_schema(name: str, account: str = DEFAULT_ACCOUNT) -> dict:
+    """JSON schema of a stream, every property (PII included: `mark_pii` keeps it from being selected),
+    plus `account`, whose `default` is this account: the value rows loaded before it existed take."""
+    schema = copy.deepcopy(SCHEMAS[name].to_dict())
+    schema["properties"][ACCOUNT] = {"type": "string", "default": account}
+    return schema
 
 
 def mark_pii(metadata: singer.MetadataMapping, stream: str, *, include_pii: bool) -> singer.MetadataMapping:

@@ -31,6 +31,7 @@ def _now() -> str:
 @dataclass
 class SyncReport:
     tap: str
+    account: str = ""  # the tap's `account` setting
     mode: str = FULL  # incremental: the orders stream resumes from a bookmark; full: from start_date
     status: str = RUNNING
     started_at: str = field(default_factory=_now)

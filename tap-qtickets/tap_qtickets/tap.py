@@ -15,7 +15,7 @@ from tap_qtickets._fastpath import ReportedSync
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.normalize import parse_api_datetime
 from tap_qtickets.orders import OrdersStream, SalesStream
-from tap_qtickets.schemas import mark_pii
+from tap_qtickets.schemas import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, mark_pii
 from tap_qtickets.shared import DEFAULT_START_DAYS, RunShared
 from tap_qtickets.streams import (
     ClientsStream,
@@ -87,6 +87,10 @@ class TapQTickets(ReportedSync, Tap):
                                 "body before the run fails."),
         th.Property("retry_backoff_seconds", th.NumberType(minimum=0), default=1.0,
                     description="First retry wait; doubles each retry (max 60 s). `Retry-After` wins."),
+        th.Property("account", th.StringType(pattern=ACCOUNT_PATTERN), default=DEFAULT_ACCOUNT,
+                    description="The name of this QTickets account in the warehouse: every record carries it "
+                                "(`account`, part of every key), so several accounts load into one warehouse "
+                                "without their ids colliding. Letters, digits, `_` and `-`."),
         th.Property("include_pii", th.BooleanType, default=False,
                     description="Keep buyer/holder e-mails, phones, names, card masks, barcodes, promo "
                                 "codes and pay/cancel/pdf/passbook links (dropped by default)."),
@@ -98,6 +102,7 @@ class TapQTickets(ReportedSync, Tap):
         # Before the SDK builds the streams, which keep a reference.
         self.shared = RunShared(sync=SyncReport(self.name))
         super().__init__(*args, **kwargs)
+        self.shared.sync.account = str(self.config.get("account") or DEFAULT_ACCOUNT)
         if kwargs.get("validate_config", True):
             check_dates(self.config)
 
