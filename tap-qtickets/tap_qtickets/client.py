@@ -23,7 +23,13 @@ from tap_qtickets.decoding import JSON_DECODER, body_of, decode_json, remember
 from tap_qtickets.errors import MethodNotAllowedError, QTicketsError, RetriesExhaustedError
 from tap_qtickets.normalize import RecordNormalizer
 from tap_qtickets.pagination import QTicketsPaginator, paging_of
-from tap_qtickets.schemas import ACCOUNT, DEFAULT_ACCOUNT, mark_pii, selected_schema, stream_schema
+from tap_qtickets.schemas import (
+    ACCOUNT,
+    DEFAULT_ACCOUNT,
+    mark_pii,
+    selected_schema,
+    stream_schema,
+)
 from tap_qtickets.shared import RunShared
 
 if t.TYPE_CHECKING:

@@ -167,11 +167,25 @@ ACCOUNT_PATTERN = r"^[A-Za-z0-9_-]+$"
 DEFAULT_ACCOUNT = "main"
 
 
+def account_property(account: str) -> dict:
+    return {"type": "string", "default": account}
+
+
+def mark_account(entry: singer.CatalogEntry, account: str) -> None:
+    """An input catalog's stream carries this account: the property, with this account as its default (a
+    catalog may come from a discovery with another account, or from before accounts), and the last key."""
+    if entry.schema.properties is not None:
+        entry.schema.properties[ACCOUNT] = singer.Schema.from_dict(account_property(account))
+    keys = [key for key in entry.key_properties or () if key != ACCOUNT]
+    if keys:
+        entry.key_properties = [*keys, ACCOUNT]
+
+
 def stream_schema(name: str, account: str = DEFAULT_ACCOUNT) -> dict:
     """JSON schema of a stream, every property (PII included: `mark_pii` keeps it from being selected),
     plus `account`, whose `default` is this account: the value rows loaded before it existed take."""
     schema = copy.deepcopy(SCHEMAS[name].to_dict())
-    schema["properties"][ACCOUNT] = {"type": "string", "default": account}
+    schema["properties"][ACCOUNT] = account_property(account)
     return schema
 
 

@@ -15,7 +15,7 @@ from tap_qtickets._fastpath import ReportedSync
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.normalize import parse_api_datetime
 from tap_qtickets.orders import OrdersStream, SalesStream
-from tap_qtickets.schemas import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, mark_pii
+from tap_qtickets.schemas import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, mark_account, mark_pii
 from tap_qtickets.shared import DEFAULT_START_DAYS, RunShared
 from tap_qtickets.streams import (
     ClientsStream,
@@ -109,9 +109,13 @@ class TapQTickets(ReportedSync, Tap):
     def setup_mapper(self) -> None:
         # An input catalog may come from a discovery with other settings: re-mark its PII properties
         # before the mapper registers the selected schemas (what the SCHEMA messages will hold).
+        # Its `account` too: the default a SCHEMA message gives is what rows loaded before the column existed
+        # take in the warehouse (an in-place upgrade), so it must be this run's account.
         include_pii = bool(self.config.get("include_pii", False))
+        account = str(self.config.get("account") or DEFAULT_ACCOUNT)
         for entry in self.catalog.streams:
             mark_pii(entry.metadata, entry.tap_stream_id, include_pii=include_pii)
+            mark_account(entry, account)
         super().setup_mapper()
 
     def discover_streams(self) -> list:

@@ -23,19 +23,23 @@ def catalog_for(config: dict, streams: tuple[str, ...]) -> dict:
     return catalog
 
 
-def run_tap(config: dict, state: dict | None = None, streams: tuple[str, ...] | None = None) -> dict:
-    """Run the tap in-process; returns records per stream, the last STATE and the raw messages."""
-    out = run_tap_partial(config, state, streams)
+def run_tap(config: dict, state: dict | None = None, streams: tuple[str, ...] | None = None,
+            catalog: dict | None = None) -> dict:
+    """Run the tap in-process (with `catalog`, or one selecting `streams`); returns records per stream, the
+    last STATE and the raw messages."""
+    out = run_tap_partial(config, state, streams, catalog)
     if out["error"] is not None:
         raise out["error"]
     return out
 
 
-def run_tap_partial(config: dict, state: dict | None = None, streams: tuple[str, ...] | None = None) -> dict:
+def run_tap_partial(config: dict, state: dict | None = None, streams: tuple[str, ...] | None = None,
+                    catalog: dict | None = None) -> dict:
     """Like run_tap, but a failure is returned (with everything emitted before it) instead of raised."""
     from tap_qtickets.tap import TapQTickets
 
-    catalog = catalog_for(config, streams) if streams else None
+    if catalog is None and streams:
+        catalog = catalog_for(config, streams)
     raw = io.BytesIO()
     stdout = io.TextIOWrapper(raw, encoding="utf-8")  # the msgspec writer writes to sys.stdout.buffer
     error = None

@@ -165,9 +165,11 @@ class Ledger:
         return LedgerRow(**values)
 
     def last_success(self, job_name: str, account: str = "") -> LedgerRow | None:
+        """The account's newest successful load. Loads recorded before the ledger had accounts (account '')
+        count for every account: they were the one account a warehouse upgraded in place held."""
         result = self.client.query(
             f"SELECT run_id FROM {self.table} FINAL WHERE job_name = {{job:String}} "
-            "AND account = {acc:String} AND status = 'success' ORDER BY started_at DESC LIMIT 1",
+            "AND account IN ({acc:String}, '') AND status = 'success' ORDER BY started_at DESC LIMIT 1",
             parameters={"job": job_name, "acc": account})
         return self.read(result.result_rows[0][0]) if result.result_rows else None
 

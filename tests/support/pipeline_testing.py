@@ -151,9 +151,14 @@ def expected_sales(truth: dict) -> dict[int, tuple]:
     return expected_tickets(truth)
 
 
-def actual_sales(pipe: Pipeline) -> tuple[dict[int, tuple], int]:
+def of_account(account: str | None) -> str:
+    """The WHERE clause keeping one account's rows (all of them without one)."""
+    return f" WHERE account = '{account}'" if account else ""
+
+
+def actual_sales(pipe: Pipeline, account: str | None = None) -> tuple[dict[int, tuple], int]:
     """ticket_id → v_sales_latest row (comparable form), and the row count (more than ids: duplicates)."""
-    result = pipe.query_dicts(f"SELECT {SALES_COLUMNS} FROM zakaz.v_sales_latest")
+    result = pipe.query_dicts(f"SELECT {SALES_COLUMNS} FROM zakaz.v_sales_latest{of_account(account)}")
     return {r["ticket_id"]: comparable_ticket(r) for r in result}, len(result)
 
 
@@ -168,9 +173,9 @@ def sales_differences(expected: dict[int, tuple], actual: dict[int, tuple]) -> d
     return {k: v for k, v in out.items() if v}
 
 
-def inventory_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
+def inventory_pair(pipe: Pipeline, truth: dict, account: str | None = None) -> tuple[dict, dict]:
     """(view, truth) rows per show × zone, for the shows the tap snapshotted."""
-    rows = pipe.query(f"SELECT {INVENTORY_COLUMNS} FROM zakaz.v_inventory_latest")
+    rows = pipe.query(f"SELECT {INVENTORY_COLUMNS} FROM zakaz.v_inventory_latest{of_account(account)}")
     actual = {(r[0], r[1]): tuple(r[2:]) for r in rows}
     shows = {show for show, _ in actual}
     expected = {
@@ -181,10 +186,10 @@ def inventory_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
     return actual, expected
 
 
-def assert_sales_exact(pipe: Pipeline, truth: dict) -> None:
+def assert_sales_exact(pipe: Pipeline, truth: dict, account: str | None = None) -> None:
     """Every paid ticket of the truth is in v_sales_latest once, equal in every field."""
     expected = expected_sales(truth)
-    actual, row_count = actual_sales(pipe)
+    actual, row_count = actual_sales(pipe, account)
     assert row_count == len(actual), "duplicate ticket ids in v_sales_latest"
     assert sales_differences(expected, actual) == {}
     status = TICKET_TRUTH_FIELDS.index("status")
@@ -201,23 +206,23 @@ def expected_attendance(truth: dict) -> dict[tuple[int, str], tuple[int, int]]:
     return out
 
 
-def attendance_pair(pipe: Pipeline, truth: dict) -> tuple[dict, dict]:
+def attendance_pair(pipe: Pipeline, truth: dict, account: str | None = None) -> tuple[dict, dict]:
     """(view, truth): (show_id, zone_id) → (tickets sold, checked in); the view's derived columns checked."""
     rows = pipe.query("SELECT show_id, zone_id, tickets_sold, checked_in, not_checked_in, checked_in_share "
-                      "FROM zakaz.v_attendance_by_show")
+                      f"FROM zakaz.v_attendance_by_show{of_account(account)}")
     for _show, _zone, sold, checked, not_checked, share in rows:
         assert not_checked == sold - checked and abs(share - checked / sold) < 1e-9
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}, expected_attendance(truth)
 
 
-def assert_attendance_exact(pipe: Pipeline, truth: dict) -> None:
-    actual, expected = attendance_pair(pipe, truth)
+def assert_attendance_exact(pipe: Pipeline, truth: dict, account: str | None = None) -> None:
+    actual, expected = attendance_pair(pipe, truth, account)
     assert actual == expected
     assert any(checked for _, checked in expected.values()), "no scanned ticket: attendance proves nothing"
 
 
-def assert_inventory_exact(pipe: Pipeline, truth: dict) -> int:
-    actual, expected = inventory_pair(pipe, truth)
+def assert_inventory_exact(pipe: Pipeline, truth: dict, account: str | None = None) -> int:
+    actual, expected = inventory_pair(pipe, truth, account)
     assert actual and actual == expected
     return len({show for show, _ in actual})
 
@@ -231,9 +236,10 @@ def runs(pipe: Pipeline) -> list[tuple]:
     )
 
 
-def assert_exact(pipe: Pipeline, sandbox) -> None:
-    """Every view the truth covers equals it: sales, attendance, inventory."""
+def assert_exact(pipe: Pipeline, sandbox, account: str | None = None) -> None:
+    """Every view the truth covers equals it (the account's rows of it, with one): sales, attendance,
+    inventory."""
     truth = sandbox.truth()
-    assert_sales_exact(pipe, truth)
-    assert_attendance_exact(pipe, truth)
-    assert_inventory_exact(pipe, truth)
+    assert_sales_exact(pipe, truth, account)
+    assert_attendance_exact(pipe, truth, account)
+    assert_inventory_exact(pipe, truth, account)
