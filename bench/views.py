@@ -174,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"incremental transform after a 30-minute load ({kinds} tickets): "
                       f"{incremental_s:.2f} s")
             print(f"v_sales_latest equals the latest staging versions afterwards: {consistent(client, db)}")
+            build_floors(client, db, tz)  # the same rows, now with the 30-minute loads
+            print("after the 30-minute loads (their deletes' patch parts not yet merged):")
+            print_table(client, names, args.repeat)
             if args.before:
-                build_floors(client, db, tz)  # the same rows, now with the 30-minute loads
                 for text in views_of(args.before):
                     sql, _ = sqlfiles.render(text, transforms.template_names(settings))
                     for statement in sqlfiles.split_statements(sql):
