@@ -2,9 +2,10 @@
 -- join at read time), kept current after every load by the refresh (orchestrate/qtickets_pipeline/marts.py
 -- running transform/refresh/*.sql): it reads only the staging rows written since the last refresh
 -- (mart_watermarks) and writes only what changed: mart_sales replaces the rows of changed tickets
--- (lightweight DELETE, then INSERT); the small marts are rebuilt in their `*_next` scratch copies and
--- swapped in whole with REPLACE PARTITION (atomic). Every step can run again, so a refresh that stopped
--- halfway is completed by the next one, which starts again from the same watermarks.
+-- (lightweight DELETE, as a patch part where the server can: marts.py; then INSERT); the small marts are
+-- rebuilt in their `*_next` scratch copies and swapped in whole with REPLACE PARTITION (atomic). Every step
+-- can run again, so a refresh that stopped halfway is completed by the next one, which starts again from
+-- the same watermarks.
 
 -- Scratch tables of earlier releases, no longer used.
 DROP TABLE IF EXISTS {{ database }}.mart_sales_next {{ on_cluster }};
