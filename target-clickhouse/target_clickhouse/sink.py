@@ -156,7 +156,8 @@ class ClickHouseSink(BatchSink):
         body = encoder.body(rows, first)
         del rows  # the body holds them: half the batch's memory during the insert
         try:
-            connector.insert(self.table_name, body, encoder.column_names, count=count, token=token)
+            connector.insert(self.table_name, body, encoder.column_names, count=count, token=token,
+                             first_version=first)
         except ClickHouseError as exc:
             bad_value = encoder.parse_error(exc, body)
             if bad_value is not None:

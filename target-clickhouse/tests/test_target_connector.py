@@ -9,10 +9,12 @@ import io
 import pytest
 import target_clickhouse
 from singer_sdk.io_base import SingerReader
+from target_clickhouse.changes import RowChanges, describe_changes
 from target_clickhouse.connection import open_client
 from target_clickhouse.connector import ClickHouseConnector
 from target_clickhouse.errors import ConfigError, TargetClickHouseError
 from target_clickhouse.naming import DEFAULT_DATABASE, DEFAULT_TABLE_NAME_PATTERN, stream_name, table_name
+from target_clickhouse.rows import RowEncoder
 from target_clickhouse.target import TargetClickHouse
 
 pytestmark = pytest.mark.integration
@@ -121,3 +123,39 @@ def test_batch_messages_are_refused_not_dropped(warehouse):
     }
     with pytest.raises(TargetClickHouseError, match="stream 'items': BATCH messages are not supported"):
         warehouse.run([warehouse.schema("items", PROPS, ["id"]), batch])
+
+
+def _insert(connector, table: str, columns, records: list[dict]) -> None:
+    encoder = RowEncoder("orders", columns, ["id"])
+    first = connector.reserve_versions(len(records))
+    body = encoder.body([encoder.from_record(record, None) for record in records], first)
+    connector.insert(table, body, encoder.column_names, count=len(records), token=f"{table}:{first}",
+                     first_version=first)
+
+
+def test_each_batch_is_classified_new_changed_or_unchanged(warehouse):
+    """Against what the table held before the load, one query per batch right after its insert: a merge
+    later in the load (here OPTIMIZE … FINAL, which drops every older version) cannot turn the batch's
+    re-read keys into new ones."""
+    schema = {"properties": {"id": {"type": "integer"}, "price": {"type": ["string", "null"]},
+                             "at": {"type": ["string", "null"], "format": "date-time"}}}
+    rows = [{"id": n, "price": f"{n}.00", "at": "2026-01-01T00:00:00Z"} for n in range(1, 6)]
+    with ClickHouseConnector(warehouse.config()) as connector:  # the first load: an empty table
+        table = connector.table_name("orders")
+        columns = connector.prepare_table("orders", table, schema, ["id"])
+        _insert(connector, table, columns, rows)
+        assert connector.row_changes()["orders"].as_dict() == {"new": 5, "changed": 0, "unchanged": 0}
+        assert connector.classify_seconds == 0  # nothing to compare with: no query
+    with ClickHouseConnector(warehouse.config()) as connector:  # the next load
+        columns = connector.prepare_table("orders", table, schema, ["id"])
+        _insert(connector, table, columns, [rows[0], {**rows[1], "price": "9.99"}, {**rows[2], "at": None},
+                                            {"id": 6, "price": None, "at": None}])
+        assert connector.row_changes()["orders"].as_dict() == {"new": 1, "changed": 2, "unchanged": 1}
+        connector.client.command(f"OPTIMIZE TABLE {connector.full_table_name(table)} FINAL")
+        _insert(connector, table, columns, [rows[4], {"id": 7, "price": "7.00", "at": None}])
+        assert connector.row_changes() == {"orders": RowChanges(new=2, changed=2, unchanged=2)}
+        assert connector.classify_seconds > 0
+    counts = {"orders": RowChanges(2, 2, 2).as_dict(), "sales": RowChanges(0, 0, 0).as_dict()}
+    described = describe_changes({"orders": 6, "sales": 0}, counts)
+    assert described == "orders 2 new, 2 changed, 2 unchanged; sales none"
+    assert describe_changes({"orders": 3}, {}) == "orders 3 rows"
