@@ -33,7 +33,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, Error, Operation
 
 from target_clickhouse import defaults, naming
 from target_clickhouse import schema_types as st
-from target_clickhouse.changes import RowChanges, classify
+from target_clickhouse.changes import BatchChanges, RowChanges
 from target_clickhouse.connection import default_url, open_client
 from target_clickhouse.ddl import check_cluster, check_engine_flavour
 from target_clickhouse.identifiers import qualified_table, quote_identifier, validate_identifier
@@ -257,27 +257,25 @@ class ClickHouseConnector:
         return {naming.stream_name(table, pattern) or table: self._changes.get(table, RowChanges(0, 0, 0))
                 for table, (_, keys) in sorted(self._floors.items()) if keys}
 
-    def _classify(self, table: str, first: int, count: int) -> None:
-        """The batch just inserted (versions `first` … `first + count - 1`), classified at once (changes.py);
-        a failure is logged once per table and leaves the table out of the counts."""
+    def classifies(self, table: str) -> str | None:
+        """The first key property, when the rows inserted into `table` are classified against earlier ones
+        (it held rows before this load and has keys): the sink then passes `first_keys` to `insert`."""
         floor, keys = self._floors.get(table, (0, ()))
-        if not keys or table in self._unclassified:
-            return
-        if not floor:  # the table was empty before the load
-            self._changes[table] = self._changes.get(table, RowChanges(0, 0, 0)) + RowChanges(count, 0, 0)
-            return
-        started = time.perf_counter()
-        try:
-            batch = classify(self.client, self.full_table_name(table), keys, list(self.table_columns(table)),
-                             floor, first, first + count - 1)
-        except Exception as exc:
-            self._unclassified.add(table)
-            self._changes.pop(table, None)
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            logger.warning("%s: could not tell new rows from changed ones: %s", table, first_line)
-            return
-        self._changes[table] = self._changes.get(table, RowChanges(0, 0, 0)) + batch
-        self.classify_seconds += time.perf_counter() - started
+        return keys[0] if floor and keys and table not in self._unclassified else None
+
+    def _changes_of(self, table: str) -> BatchChanges:
+        floor, keys = self._floors[table]
+        columns = list(self.table_columns(table))
+        return BatchChanges(self.client, self.full_table_name(table), keys, columns, floor)
+
+    def _count(self, table: str, changes: RowChanges) -> None:
+        self._changes[table] = self._changes.get(table, RowChanges(0, 0, 0)) + changes
+
+    def _unclassifiable(self, table: str, exc: Exception) -> None:
+        self._unclassified.add(table)
+        self._changes.pop(table, None)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        logger.warning("%s: could not tell new rows from changed ones: %s", table, first_line)
 
     # --- versions and inserts ---------------------------------------------------------------------
 
@@ -286,13 +284,14 @@ class ClickHouseConnector:
         return self.versions.take(count)
 
     def insert(self, table: str, rows: bytes, column_names: Sequence[str], *, count: int, token: str,
-               first_version: int | None = None) -> None:
+               first_version: int | None = None, first_keys: Sequence[object] | None = None) -> None:
         """Insert one batch of JSONEachRow rows (`rows.RowEncoder.body`), retried on transient errors
         (`insert_retries`).
 
         `token` is the block's `insert_deduplication_token`: a retry of an insert whose acknowledgement
         was lost adds no rows on tables with `non_replicated_deduplication_window` (or replicated).
-        `first_version`, the batch's first `_sdc_version`: its keys are then classified (`row_changes`)."""
+        `first_version`, the batch's first `_sdc_version`, and `first_keys`, the values of its first key
+        property when `classifies(table)`: its keys are then classified (`row_changes`, changes.py)."""
         settings = {**INPUT_SETTINGS, "insert_deduplication_token": token, "async_insert": 0}
 
         def insert_once() -> None:
@@ -304,7 +303,28 @@ class ClickHouseConnector:
                 settings=settings,
             )
 
+        floor, keys = self._floors.get(table, (0, ()))
+        changes, before = None, None
+        if first_version is not None and first_keys is not None and self.classifies(table):
+            started = time.perf_counter()
+            try:
+                changes = self._changes_of(table)
+                before = changes.before(first_keys)
+            except Exception as exc:
+                self._unclassifiable(table, exc)
+            self.classify_seconds += time.perf_counter() - started
         self._with_retries(insert_once)()
         self._inserted[table] += count
-        if first_version is not None:  # the batch's versions: its new / changed / unchanged keys
-            self._classify(table, first_version, count)
+        if first_version is None or not keys or table in self._unclassified:
+            return
+        if not floor:  # the table held nothing before this load: every key is new
+            self._count(table, RowChanges(count, 0, 0))
+        elif changes is not None and before is not None:
+            started = time.perf_counter()
+            try:
+                self._count(table, changes.after(before, first_version, first_version + count - 1))
+            except Exception as exc:
+                self._unclassifiable(table, exc)
+            self.classify_seconds += time.perf_counter() - started
+        else:  # a batch that could not be classified: the table's counts would be partial
+            self._unclassifiable(table, ValueError("its first key's values are not integers or strings"))
