@@ -187,7 +187,7 @@ class RunWatcher:
         text = self.result.error or (self.errors[-1] if self.errors else None) or self.died() or \
             f"meltano run {JOB_NAME} exited with code {self.returncode}"
         text = name_user_settings(redact(text, *settings.secrets), settings.env)
-        refused = f"nothing listens at {DEMO.base_url} (connection refused)"
+        refused = f"nothing listens at http://{DEMO.host}:{DEMO.port} (connection refused)"  # tap's words
         if settings.environment == "demo" and refused in text:
             text = text[:text.index(refused) + len(refused)] + ": start the demo's sandbox first: " \
                 "qtickets-pipeline sandbox"

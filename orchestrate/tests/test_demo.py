@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pytest
 from qtickets_pipeline.demo import CLOCK, RECORD, run_demo
+from qtickets_pipeline.pipeline import RunResult, RunWatcher
 from qtickets_pipeline.settings import DemoSandbox, load_settings
 
 pytestmark = pytest.mark.unit
@@ -38,3 +39,13 @@ def test_a_busy_port_changes_nothing(tmp_path, monkeypatch):
             run_demo(settings, DemoSandbox(port=port))
     assert info.value.message.startswith(f"port {port} is in use: is a sandbox already running")
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_a_run_without_the_demo_sandbox_says_to_start_it(settings):
+    """The tap's own words for a refused connection, turned into the demo's hint: one cause, one hint."""
+    result = RunResult(trigger="cli", error="tap-qtickets failed: discounts: nothing listens at "
+                       "http://127.0.0.1:8765 (connection refused): check the base_url setting, or start the "
+                       "API there")
+    assert RunWatcher(result).cause(settings) == (
+        "tap-qtickets failed: discounts: nothing listens at http://127.0.0.1:8765 (connection refused): "
+        "start the demo's sandbox first: qtickets-pipeline sandbox")
