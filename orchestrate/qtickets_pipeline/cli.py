@@ -16,7 +16,7 @@ from . import logs, meltano_cli, transforms
 from .overlap import RunLock
 from .pipeline import TRIGGERS, PipelineFailed, run_pipeline
 from .report import default_report_path, format_rows, format_table, write_report
-from .settings import Settings, SettingsError, load_settings
+from .settings import Settings, SettingsError, load_settings, name_user_settings
 from .status import print_status
 from .warehouse import connect, ledger, query_rows
 
@@ -242,7 +242,7 @@ def entrypoint() -> None:
         log.error("%s", exc.format_message())
         sys.exit(exc.exit_code)
     except (SettingsError, TargetClickHouseError) as exc:
-        log.error("%s", exc)
+        log.error("%s", name_user_settings(str(exc)))  # the target's settings, as the variables users set
         sys.exit(1)
     except Exception as exc:  # last resort: one clear line, no traceback, exit 1
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
