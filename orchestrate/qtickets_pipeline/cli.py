@@ -231,8 +231,9 @@ def entrypoint() -> None:
     """Every failure ends as one log line (text or JSON, as configured) and exit code 1."""
     try:
         logs.configure(dict(os.environ))
-    except SettingsError as exc:  # LOG_* themselves are wrong: say so in plain text
-        click.echo(f"error: {exc}", err=True)
+    except SettingsError as exc:  # LOG_* themselves are wrong: say so as every other failure, with defaults
+        logs.configure({})
+        log.error("%s", exc)
         sys.exit(1)
     try:
         main(standalone_mode=False)
