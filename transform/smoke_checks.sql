@@ -1,14 +1,17 @@
 -- Smoke checks a human runs after a deploy (`qtickets-pipeline check` runs them all). Each query
 -- returns one row: check name, ok (1/0), detail. Statements are separated by `;`.
 
-SELECT 'objects exist' AS check, count() = 10 AS ok,
-       if(count() = 10, 'all 10', concat('only ', toString(count()), ' of 10: ',
-                                            arrayStringConcat(groupArray(name), ', '))) AS detail
-FROM system.tables
-WHERE database = '{{ database }}'
-  AND name IN ('meta_job_runs', 'v_job_runs', 'dim_events', 'v_sales_latest', 'v_sales_14d',
-               'v_inventory_latest', 'v_inventory_by_event', 'v_data_freshness', '{{ table.sales }}',
-               'v_attendance_by_show');
+SELECT 'objects exist' AS check, empty(missing) AS ok,
+       if(empty(missing), concat('all ', toString(length(wanted))),
+          concat('missing ', toString(length(missing)), ' of ', toString(length(wanted)), ': ',
+                 arrayStringConcat(missing, ', '))) AS detail
+FROM
+(
+    SELECT ['meta_job_runs', 'v_job_runs', 'dim_events', 'v_sales_latest', 'v_sales_14d', 'v_inventory_latest',
+            'v_inventory_by_event', 'v_data_freshness', '{{ table.sales }}', 'v_attendance_by_show'] AS wanted,
+           arrayFilter(name -> NOT has(present, name), wanted) AS missing
+    FROM (SELECT groupArray(name) AS present FROM system.tables WHERE database = '{{ database }}')
+);
 
 SELECT 'no duplicate tickets in v_sales_latest' AS check, count() = uniqExact(account, ticket_id) AS ok,
        concat(toString(count()), ' rows, ', toString(uniqExact(account, ticket_id)), ' distinct tickets') AS detail

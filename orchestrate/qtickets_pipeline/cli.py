@@ -16,7 +16,7 @@ from . import logs, meltano_cli, transforms
 from .overlap import RunLock
 from .pipeline import TRIGGERS, PipelineFailed, run_pipeline
 from .report import default_report_path, format_rows, format_table, write_report
-from .settings import Settings, SettingsError, load_settings
+from .settings import Settings, SettingsError, load_settings, name_user_settings
 from .status import print_status
 from .warehouse import connect, ledger, query_rows
 
@@ -231,8 +231,9 @@ def entrypoint() -> None:
     """Every failure ends as one log line (text or JSON, as configured) and exit code 1."""
     try:
         logs.configure(dict(os.environ))
-    except SettingsError as exc:  # LOG_* themselves are wrong: say so in plain text
-        click.echo(f"error: {exc}", err=True)
+    except SettingsError as exc:  # LOG_* themselves are wrong: say so as every other failure, with defaults
+        logs.configure({})
+        log.error("%s", exc)
         sys.exit(1)
     try:
         main(standalone_mode=False)
@@ -242,7 +243,7 @@ def entrypoint() -> None:
         log.error("%s", exc.format_message())
         sys.exit(exc.exit_code)
     except (SettingsError, TargetClickHouseError) as exc:
-        log.error("%s", exc)
+        log.error("%s", name_user_settings(str(exc)))  # the target's settings, as the variables users set
         sys.exit(1)
     except Exception as exc:  # last resort: one clear line, no traceback, exit 1
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -41,14 +41,18 @@ def _port_free(sandbox: DemoSandbox) -> bool:
         return probe.connect_ex((sandbox.host, sandbox.port)) != 0
 
 
-def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) -> subprocess.Popen:
-    """`qtickets-sandbox serve` for the demo's organiser; `new_clock` starts it at now (and records that),
-    otherwise at the last demo's start, moved on to where /_sandbox/advance had taken its clock."""
-    if not _port_free(sandbox):  # before anything is written: a failed start changes nothing
+def _check_port(sandbox: DemoSandbox) -> None:
+    if not _port_free(sandbox):
         raise click.ClickException(
             f"port {sandbox.port} is in use: is a sandbox already running (`qtickets-pipeline sandbox`)? "
             "Stop it first, or use it"
         )
+
+
+def start_sandbox(settings: Settings, sandbox: DemoSandbox, *, new_clock: bool) -> subprocess.Popen:
+    """`qtickets-sandbox serve` for the demo's organiser; `new_clock` starts it at now (and records that),
+    otherwise at the last demo's start, moved on to where /_sandbox/advance had taken its clock."""
+    _check_port(sandbox)  # before anything is written: a failed start changes nothing
     record, clock = settings.state_dir / RECORD, settings.state_dir / CLOCK
     if new_clock or not record.exists():
         start_at = datetime.now(UTC).replace(second=0, microsecond=0).isoformat()
@@ -110,6 +114,7 @@ def reset(settings: Settings) -> None:
 
 
 def run_demo(settings: Settings, sandbox: DemoSandbox = DEMO) -> int:
+    _check_port(sandbox)  # first: a demo that cannot start leaves the last one's data and sandbox alone
     click.echo("== installing Meltano plugins (meltano install)")
     meltano_cli.install(settings)
     click.echo("== starting from an empty demo warehouse")

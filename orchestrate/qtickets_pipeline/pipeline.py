@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from target_clickhouse import NO_PRIOR_LOAD, redact
+from target_clickhouse import NO_PRIOR_LOAD, describe_changes, redact
 
 from . import accounts as project_accounts
 from . import logs, meltano_cli, preflight
@@ -105,6 +105,8 @@ class RunResult:
     error: str = ""
     reason: str | None = None  # why the target refused the load (NO_PRIOR_LOAD)
     rows_loaded: dict[str, int] = field(default_factory=dict)
+    row_changes: dict[str, dict[str, int]] = field(default_factory=dict)  # new/changed/unchanged per stream
+    row_changes_seconds: float | None = None  # what telling them apart cost the target
     http_requests: dict[str, int] = field(default_factory=dict)
     window_start: str | None = None
     recorded: bool = False  # the target wrote this run's ledger row
@@ -166,6 +168,8 @@ class RunWatcher:
         result.error = str(outcome.get("error") or "")
         result.reason = outcome.get("reason")
         result.rows_loaded = dict(outcome.get("rows_loaded") or {})
+        result.row_changes = dict(outcome.get("row_changes") or {})
+        result.row_changes_seconds = outcome.get("row_changes_seconds")
         result.http_requests = dict(outcome.get("http_requests") or {})
         result.window_start = outcome.get("window_start")
 
@@ -183,7 +187,7 @@ class RunWatcher:
         text = self.result.error or (self.errors[-1] if self.errors else None) or self.died() or \
             f"meltano run {JOB_NAME} exited with code {self.returncode}"
         text = name_user_settings(redact(text, *settings.secrets), settings.env)
-        refused = f"nothing listens at {DEMO.base_url} (connection refused)"
+        refused = f"nothing listens at http://{DEMO.host}:{DEMO.port} (connection refused)"  # tap's words
         if settings.environment == "demo" and refused in text:
             text = text[:text.index(refused) + len(refused)] + ": start the demo's sandbox first: " \
                 "qtickets-pipeline sandbox"
@@ -226,11 +230,14 @@ def _load_account(settings: Settings, account: Account, window: Window, trigger:
         log.error("run %s of %s failed: %s", result.run_id or "-", account.plugin, result.error,
                   extra={"fields": fields})
     else:
-        log.info("run %s of %s succeeded in %.1f s: %d rows loaded (%s)", result.run_id, account.plugin,
-                 result.seconds, sum(result.rows_loaded.values()),
-                 ", ".join(f"{k}={v}" for k, v in sorted(result.rows_loaded.items())),
+        totals = {kind: sum(c.get(kind, 0) for c in result.row_changes.values())
+                  for kind in ("new", "changed", "unchanged")}
+        log.info("run %s of %s succeeded in %.1f s: %s (%s)", result.run_id, account.plugin, result.seconds,
+                 ", ".join(f"{n} {kind}" for kind, n in totals.items()) if result.row_changes
+                 else f"{sum(result.rows_loaded.values())} rows loaded",
+                 describe_changes(result.rows_loaded, result.row_changes),
                  extra={"fields": {**fields, "rows_loaded": result.rows_loaded,
-                                   "http_requests": result.http_requests}})
+                                   "row_changes": result.row_changes, "http_requests": result.http_requests}})
     return result
 
 

@@ -101,6 +101,9 @@ def bring_up_to_date(client, settings: Settings, *, rebuild: bool = False) -> Ou
     return Outcome(ddl, result)
 
 
+UNKNOWN_OBJECT = re.compile(r"Unknown table expression identifier '([^']+)'|Table (\S+) does not exist")
+
+
 def smoke_checks(client, settings: Settings) -> list[tuple[str, bool, str]]:
     results = []
     for statement in load(settings, sqlfiles.SMOKE_FILE).statements:
@@ -110,6 +113,9 @@ def smoke_checks(client, settings: Settings) -> list[tuple[str, bool, str]]:
             results.append((str(name), bool(ok), str(detail)))
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            unknown = UNKNOWN_OBJECT.search(first)
+            if unknown:  # an empty or half-built warehouse: say what is missing, not ClickHouse's error
+                first = f"not run: {unknown.group(1) or unknown.group(2)} does not exist yet"
             label = re.search(r"SELECT\s+'([^']+)'", statement)
             results.append((label.group(1) if label else statement[:60], False, first[:300]))
     return results

@@ -467,3 +467,14 @@ def test_smoke_checks_pass_and_catch_negative_inventory(settings, staged, versio
     transforms.bring_up_to_date(staged, settings)  # the views show staging as of the last mart refresh
     failed = {name for name, ok, _ in transforms.smoke_checks(staged, settings) if not ok}
     assert failed == {"no negative inventory"}
+
+
+def test_smoke_checks_on_an_empty_warehouse_name_what_is_missing(settings):
+    """Before the first run: every object missing is named, and the checks that need one say so."""
+    with connect(settings) as client:
+        results = transforms.smoke_checks(client, settings)
+    assert len(results) == 7 and not any(ok for _, ok, _ in results)
+    assert results[0][2].startswith("missing 10 of 10: meta_job_runs, v_job_runs, dim_events")
+    details = {name: detail for name, _, detail in results[1:]}
+    assert details["no crashed runs"] == f"not run: {settings.database}.v_job_runs does not exist yet"
+    assert all(d.startswith("not run: ") and "DB::Exception" not in d for d in details.values()), details

@@ -148,6 +148,7 @@ def test_logs_are_one_stream_in_both_formats_and_the_first_line_names_the_window
     assert log_file.read_text(encoding="utf-8").splitlines() == lines  # the same lines, once each
     assert len(lines) == len(set(lines))
     assert "sync started (full): orders updated since" in lines[0]
+    assert sum(": orders: " in line and " records from " in line for line in lines) == 1  # the tap's summary
 
     sandbox.advance(30)
     as_json = pipe.cli("run", LOG_JSON="true")
@@ -160,6 +161,11 @@ def test_logs_are_one_stream_in_both_formats_and_the_first_line_names_the_window
     loaded = [e for e in events if isinstance(e.get("load"), dict) and e["load"]["status"] == "success"]
     assert len(loaded) == 1 and loaded[0]["load"]["rows_loaded"]["sales"] >= 0  # a real field, not text
     assert events[-1]["message"].startswith(f"run {loaded[0]['load']['run_id']} of tap-qtickets succeeded")
+    changes = events[-1]["row_changes"]  # new / changed / unchanged per stream, as fields and in the line
+    assert set(changes["orders"]) == {"new", "changed", "unchanged"}
+    assert sum(changes["orders"].values()) == events[-1]["rows_loaded"]["orders"]
+    assert changes["inventory"]["new"] == events[-1]["rows_loaded"]["inventory"] > 0  # snapshots: always new
+    assert " unchanged (" in events[-1]["message"]
 
 
 def test_a_scheduled_run_starts_no_discovery_and_no_other_meltano_command(pipe, sandbox):

@@ -135,6 +135,7 @@ class FastRecordWrites(RESTStream):
 
     def _write_record_message(self, record: dict) -> None:
         record[ACCOUNT] = self.account  # type: ignore[attr-defined]  # QTicketsStream's
+        self.records_written += 1  # type: ignore[attr-defined]
         if not self.plain_record_messages:
             super()._write_record_message(record)
             return
@@ -178,6 +179,8 @@ class ReportedSync(Tap):
                              extra={"window_start": report.window_start, "window_end": report.window_end,
                                     "mode": report.mode})
         self.write_sync_report()
+        self.shared.progress.streams = [s for s in self.streams.values()  # type: ignore[misc]
+                                        if s.selected or s.has_selected_descendents]
         try:
             super().sync_all()
         except Exception as exc:
@@ -185,6 +188,7 @@ class ReportedSync(Tap):
             self.write_sync_report()
             raise
         report.finish(COMPLETE)
+        self.shared.progress.summarise(report.requests)
         self.write_sync_report()
 
     def write_sync_report(self) -> None:

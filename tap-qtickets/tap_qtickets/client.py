@@ -35,7 +35,6 @@ from tap_qtickets.shared import RunShared
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-PROGRESS_EVERY_PAGES = 50
 MAX_RETRY_AFTER_SECONDS = 300.0
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BODY_CHUNK_BYTES = 1 << 20
@@ -91,7 +90,8 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
         super().__init__(tap, **kwargs)
         self.primary_keys = (*self.primary_keys, ACCOUNT)  # ids may repeat across accounts
         self.pages_fetched = 0
-        self.api_total: int | None = None
+        self.records_written = 0
+        self.api_total: int | None = None  # the `paging.total` of the last page read
 
     @property
     def requests_session(self) -> requests.Session:
@@ -236,18 +236,12 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
         total = paging_of(response).get("total")
         if total is not None:
             self.api_total = int(total)
-        if self.pages_fetched % PROGRESS_EVERY_PAGES == 0:
-            self.logger.info("%s: %d pages fetched (API paging.total=%s)", self.name, self.pages_fetched,
-                             self.api_total)
+        self.shared.progress.tick(self)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         return self.normalize(row)
 
     # --- paging (the loop: _fastpath.PrefetchedPages) ---------------------------------------------
-
-    def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        yield from super().request_records(context)
-        self.log_page_summary()
 
     def generate_child_contexts(
         self, record: dict, context: Context | None
@@ -306,10 +300,20 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
 
     # --- accounting --------------------------------------------------------------------------------
 
-    def log_page_summary(self) -> None:
-        if self.pages_fetched:
-            self.logger.info("%s: fetched %d pages; API paging.total=%s", self.name, self.pages_fetched,
-                             self.api_total)
+    def position_note(self) -> str:
+        """Where the read has got to, for the progress lines (orders: in `updated_at`)."""
+        return ""
+
+    def summary(self, requests: int) -> str:
+        """The stream's line at the end of the sync (progress.py)."""
+        parent = self.parent_stream_type
+        if not requests and parent is not None:
+            return f"{self.records_written} records, from the {parent.name} answers"  # type: ignore[misc]
+        pages = f" ({self.pages_fetched} pages)" if self.pages_fetched != requests else ""
+        counted = (f"; the API counts {self.api_total}" if self.api_total is not None
+                   and self.api_total != self.records_written else "")
+        plural = "s" * (requests != 1)
+        return f"{self.records_written} records from {requests} request{plural}{pages}{counted}"
 
 
 def _refused(exc: BaseException) -> bool:

@@ -37,6 +37,7 @@ ORDER_FIELDS_FOR_PASSES = ("id", "updated_at", "event_id")  # what the passes' c
 BASKET_FIELDS_FOR_PASSES = ("updated_at",)  # the ticket tracker
 FRESH_TICKET_FIELD = "barcode"  # decoded (hashed, never written unless selected) when the fallback runs
 BASKET_FILTER = "baskets.updated_at"
+BOOKMARK_AHEAD_TOLERANCE = dt.timedelta(minutes=10)  # clock skew between the API's writes and its Date header
 
 
 class OrdersStream(QTicketsStream):
@@ -55,6 +56,8 @@ class OrdersStream(QTicketsStream):
         self.query: OrdersQuery | None = None
         self.fresh: FreshTickets | None = None  # the order pass's tickets, when the fallback will run
         self.ticket_pass: str | None = None  # which ticket pass ran (logged, and read by tests)
+        self.from_pass = {"order": 0, "ticket": 0}  # records each pass emitted (the end-of-sync line)
+        self.position: str | None = None  # the `updated_at` the order pass has reached (progress lines)
         # The nested-filter probe, sent while the order pass still pages (its answer waits in a future).
         self.probe: tuple[IdKeyset, Future] | None = None
         self._ahead: ThreadPoolExecutor | None = None
@@ -170,19 +173,54 @@ class OrdersStream(QTicketsStream):
         if not plan.try_basket_filter:  # the fallback will run: keep the order pass's tickets for it
             cuts = [cut for cut, _ in saved.show_digests.values() if cut >= tc.utc_text(start)]
             self.fresh = FreshTickets(min(cuts) if cuts else None, self.lookback)
-        passes = itertools.chain(self._order_pass(start, end, tracker, plan),
-                                 self._ticket_pass(plan, start, tracker, saved, bookmark))
+        passes = itertools.chain(self._counted("order", self._order_pass(start, end, tracker, plan)),
+                                 self._counted("ticket", self._ticket_pass(plan, start, tracker, saved,
+                                                                           bookmark)))
         try:
             yield from self.handover.marking_the_last(passes)
         finally:
             if self._ahead is not None:
                 self._ahead.shutdown(cancel_futures=True)
             self._ahead, self.probe = None, None
+        self._check_bookmark(bookmark)
         if tracker.newest and (saved.bookmark is None or tracker.newest > saved.bookmark):
             saved.bookmark = tracker.newest
         if plan.deep:
             saved.deep_pass_at = tc.utc_text(plan.now)
         state[tc.STATE_KEY] = saved.dump()  # after the last record: only a finished stream saves it
+
+    def _check_bookmark(self, bookmark: str | None) -> None:
+        """A bookmark later than the server's clock (its `Date` header) means the server's data went back in
+        time (restored, or the demo sandbox restarted without its /_sandbox/advance): changes made before
+        the server's clock passes it are not read again. Said once, in one line."""
+        if not bookmark or not self.shared.clock.observed:
+            return
+        server_now = self.shared.clock.now()
+        if parse_api_datetime(bookmark) - server_now > BOOKMARK_AHEAD_TOLERANCE:
+            self.logger.warning(
+                "orders: the bookmark (updated_at %s) is later than the API server's clock (%s, its Date "
+                "header): orders changed before the bookmark are not read again until that clock passes it "
+                "— was the server's data reset (the demo sandbox restarted)? Reload with a full refresh "
+                "(qtickets-pipeline run --full-refresh)", tc.utc_text(parse_api_datetime(bookmark)),
+                tc.utc_text(server_now))
+
+    def _counted(self, name: str, rows: Iterator[dict]) -> Iterator[dict]:
+        for row in rows:
+            self.from_pass[name] += 1
+            if name == "order":
+                self.position = row["updated_at"]
+            yield row
+
+    def position_note(self) -> str:
+        reached = tc.utc_text(parse_api_datetime(self.position)) if self.position else None
+        return f" (updated_at {reached} reached)" if reached else ""
+
+    def summary(self, requests: int) -> str:
+        ticket = f" ({self.ticket_pass})" if self.ticket_pass else ""
+        passes = self.from_pass
+        return (f"{self.records_written} records from {requests} requests: {passes['order']} from the order "
+                f"pass (updated_at >= {self.shared.sync.window_start}), {passes['ticket']} from the ticket "
+                f"pass{ticket}")
 
     @property
     def lookback(self) -> dt.timedelta:

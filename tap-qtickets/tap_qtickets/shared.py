@@ -9,6 +9,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_qtickets.clock import ServerClock
+from tap_qtickets.progress import Progress
 from tap_qtickets.sync_report import SyncReport
 
 if t.TYPE_CHECKING:
@@ -24,6 +25,7 @@ class RunShared:
     # Every show by id, filled while the events stream runs (None: it did not run).
     shows: dict[int, ShowSpan] | None = None
     sync: SyncReport = field(default_factory=lambda: SyncReport("tap-qtickets"))  # what the STATE reports
+    progress: Progress = field(default_factory=Progress)  # the INFO lines while reading and at the end
     lock: threading.Lock = field(default_factory=threading.Lock)  # answers are validated in several threads
 
     @property

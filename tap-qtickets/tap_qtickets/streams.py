@@ -155,12 +155,17 @@ def _zone_of(seat: dict) -> str:
 
 
 class ClientsStream(QTicketsStream):
-    """GET /clients (no timestamps in the API → full table); only `id` unless include_pii."""
+    """GET /clients (no timestamps in the API → full table); only `id` unless include_pii, and then not
+    selected by default either (a catalog may still select it)."""
 
     name = "clients"
     path = "/clients"
     primary_keys = ("id",)
     replication_key = None
+
+    @property
+    def selected_by_default(self) -> bool:  # type: ignore[override]  # the SDK's is a class attribute
+        return self.include_pii
 
 
 class DiscountsStream(QTicketsStream):

@@ -122,6 +122,7 @@ def test_events_and_nested_shows(captures_dir):
 )
 def test_reference_lists(captures_dir, stream_name, capture, pii_free):
     stream = make_tap().streams[stream_name]
+    stream.selected = True  # as a catalog that wants `clients` does (not selected by default)
     raw = load(captures_dir, capture)["data"]
     out = [stream.post_process(r) for r in raw]
     assert len(out) == len(raw) and all(r["id"] == s["id"] for r, s in zip(out, raw, strict=True))
@@ -158,3 +159,16 @@ def test_schemas_cover_the_record_contract():
         wanted = {f.strip().split(" ")[0] for f in fields.split(",")}
         missing = wanted - stream.schema["properties"].keys()
         assert not missing, (stream_name, missing)
+
+
+@pytest.mark.parametrize("include_pii", [False, True])
+def test_clients_is_selected_by_default_only_with_pii(include_pii):
+    """Without PII a client record is a bare id: the default catalog leaves the stream out (a catalog that
+    selects it still gets it); every other stream is selected by default."""
+    catalog = make_tap(include_pii).catalog_dict
+    default = {entry["tap_stream_id"]: next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
+               for entry in catalog["streams"]}
+    assert default["clients"]["selected"] is include_pii
+    assert default["clients"]["selected-by-default"] is include_pii
+    assert all(meta["selected"] for name, meta in default.items() if name != "clients")
+    assert make_tap(include_pii).streams["clients"].selected is include_pii

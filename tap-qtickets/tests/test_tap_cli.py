@@ -51,7 +51,8 @@ def test_tap_pipes_into_target_jsonl(tmp_path):
         truth = sb.truth()
     assert done.returncode == 0, done.stderr[-2000:]
     files = {p.stem: p for p in out_dir.glob("*.jsonl")}
-    assert {"events", "shows", "orders", "sales", "inventory", "clients"} <= files.keys()
+    assert {"events", "shows", "orders", "sales", "inventory"} <= files.keys()
+    assert "clients" not in files  # bare ids without include_pii: not selected by default
     orders = [json.loads(line) for line in files["orders"].read_text().splitlines()]
     sales = [json.loads(line) for line in files["sales"].read_text().splitlines()]
     assert len({o["id"] for o in orders}) == len(orders) == 200

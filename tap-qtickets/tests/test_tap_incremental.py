@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 
 import pytest
@@ -108,3 +109,23 @@ def test_end_date_bounds_the_window():
         bounded = run_tap({**config, "end_date": cut}, streams=("orders",))
     expected = {i: u for i, u in reference.items() if u <= cut}
     assert 0 < len(expected) < len(reference) and latest_orders(bounded) == expected
+
+
+def test_a_bookmark_in_the_servers_future_is_said_once(caplog):
+    """The demo sandbox restarted (its clock back at the start) behind a bookmark from its old clock: the
+    run loads no orders, and says why in one line (the server's clock is its responses' Date header)."""
+    with SandboxServer(seed=21, orders=300, events=3, token=TOKEN, **PINNED) as sb:
+        config = sandbox_config(sb, **SINCE)
+        sb.advance(24 * 60)
+        ahead = run_tap(config, streams=ORDERS_ONLY)
+    with SandboxServer(seed=21, orders=300, events=3, token=TOKEN, **PINNED) as sb, \
+            caplog.at_level(logging.WARNING, logger="tap-qtickets"):
+        config = sandbox_config(sb, **SINCE)
+        in_step = run_tap(config, state=run_tap(config, streams=ORDERS_ONLY)["state"], streams=ORDERS_ONLY)
+        assert not [r for r in caplog.records if "bookmark" in r.getMessage()]
+        behind = run_tap(config, state=ahead["state"], streams=ORDERS_ONLY)
+    warned = [r.getMessage() for r in caplog.records if "later than the API server's clock" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith(f"orders: the bookmark (updated_at {orders_bookmark(ahead)}) is later")
+    assert "--full-refresh" in warned[0]
+    assert not behind["records"].get("orders") and in_step["records"]["orders"]

@@ -119,14 +119,33 @@ def test_no_pii_or_token_in_output(synced):
     assert "@" not in json.dumps(synced["result"]["records"])
 
 
-def test_page_accounting_is_logged(caplog):
+def test_one_line_per_stream_at_the_end(caplog):
     with SandboxServer(seed=5, orders=120, events=3, token=TOKEN) as sb, \
-            caplog.at_level(logging.INFO, logger="tap-qtickets"):
+            caplog.at_level(logging.INFO, logger="tap_qtickets.progress"):
         run_tap(sandbox_config(sb, page_size=25), streams=("orders", "clients"))
-    text = caplog.text
-    assert "orders: fetched" in text and "clients: fetched" in text
-    clients_line = next(line for line in text.splitlines() if "clients: fetched" in line)
-    assert "paging.total=" in clients_line and "paging.total=None" not in clients_line
+    lines = [r.getMessage() for r in caplog.records if r.name == "tap_qtickets.progress"]
+    by_stream = {line.split(":")[0]: line for line in lines}
+    assert len(lines) == len(by_stream) == 2, lines  # one each, no progress line (the run takes < 15 s)
+    orders, clients = by_stream["orders"], by_stream["clients"]
+    assert orders.startswith("orders: 120 records from ")
+    assert ": 120 from the order pass (updated_at >= " in orders
+    assert orders.endswith(", 0 from the ticket pass (nested filter)"), orders
+    assert clients.startswith("clients: 88 records from 4 requests"), clients
+
+
+def test_progress_lines_while_reading(caplog, monkeypatch):
+    """At most one line per PROGRESS_SECONDS (0 here: one per page), with the records so far per stream and
+    the orders' position in updated_at."""
+    monkeypatch.setattr("tap_qtickets.progress.PROGRESS_SECONDS", 0.0)
+    with SandboxServer(seed=5, orders=120, events=3, token=TOKEN) as sb, \
+            caplog.at_level(logging.INFO, logger="tap_qtickets.progress"):
+        run_tap(sandbox_config(sb, page_size=25), streams=("orders",))
+    reading = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reading: ")]
+    assert len(reading) >= 5, reading
+    assert reading[0].startswith("reading: orders 0 records (orders now)"), reading[0]
+    last = reading[-1]
+    assert last.startswith("reading: orders 11") and "records (updated_at 20" in last, reading
+    assert "+00:00 reached) (orders now)" in last, last
 
 
 STREAM_OF_ROUTE = {"/events": "events", "/orders": "orders", "/clients": "clients", "/discounts": "discounts",

@@ -5,6 +5,7 @@ What other code may use (the pipeline uses nothing else):
 - naming: `DEFAULT_DATABASE`, `DEFAULT_TABLE_NAME_PATTERN`, `table_name`, `stream_name`,
   `qualified_table`, `quote_identifier`;
 - DDL pieces: `on_cluster`, `engine_clause`, `check_engine_flavour`, `check_cluster`;
+- the summary of a load: `describe_changes` (new / changed / unchanged rows per stream);
 - secrets: `redact`, `redact_url`; errors: `TargetClickHouseError`, `ConfigError`;
 - TLS to a server: `TlsSettings` (settings `ca_cert`, `verify`, `client_cert`, `client_cert_key`, checked);
 - the warehouse: `ClickHouseConnector` (client, tables, inserts), `open_client`, `DEFAULT_LOCK_WAIT_SECONDS`,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import importlib
 import typing as t
 
+from target_clickhouse.changes import describe_changes
 from target_clickhouse.ddl import check_cluster, check_engine_flavour, engine_clause, on_cluster
 from target_clickhouse.defaults import DEFAULT_LOCK_WAIT_SECONDS
 from target_clickhouse.errors import NO_PRIOR_LOAD, ConfigError, TargetClickHouseError
@@ -67,6 +69,7 @@ __all__ = [
     "chdb_path",
     "check_cluster",
     "check_engine_flavour",
+    "describe_changes",
     "directory_holder",
     "directory_is_locked",
     "engine_clause",

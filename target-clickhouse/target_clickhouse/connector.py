@@ -20,6 +20,7 @@ Usable outside a target too (the pipeline):
 from __future__ import annotations
 
 import logging
+import time
 import typing as t
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, Error, Operation
 
 from target_clickhouse import defaults, naming
 from target_clickhouse import schema_types as st
+from target_clickhouse.changes import BatchChanges, RowChanges
 from target_clickhouse.connection import default_url, open_client
 from target_clickhouse.ddl import check_cluster, check_engine_flavour
 from target_clickhouse.identifiers import qualified_table, quote_identifier, validate_identifier
@@ -93,6 +95,11 @@ class ClickHouseConnector:
         self.versions = VersionSequence()
         self._client: Client | None = None
         self._inserted: Counter[str] = Counter()  # rows inserted per table (prepared tables: 0)
+        # Per prepared table: the first version this connector could insert into it, and its keys.
+        self._floors: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self._changes: dict[str, RowChanges] = {}  # new / changed / unchanged per table (changes.py)
+        self._unclassified: set[str] = set()  # tables whose classification failed
+        self.classify_seconds = 0.0  # what classifying the batches cost
         retries = self._settings.get("insert_retries")
         self._with_retries = backoff.on_exception(
             backoff.expo,
@@ -221,7 +228,10 @@ class ClickHouseConnector:
                     if isinstance(prop, Mapping) and "default" in prop}
         columns = ensure_table(self.client, stream_name, self.database, table, wanted, key_properties,
                                self.engine_options, defaults)
-        self.versions.ensure_above(max_version(self.client, self.database, table))
+        newest = max_version(self.client, self.database, table)
+        self.versions.ensure_above(newest)
+        # An empty table (0: no version) has nothing to compare with: every key the load sends is new.
+        self._floors.setdefault(table, (self.versions.peek() if newest else 0, tuple(key_properties)))
         self._inserted[table] += 0
         return columns
 
@@ -240,18 +250,48 @@ class ClickHouseConnector:
             out[stream or table] = count
         return out
 
+    def row_changes(self) -> dict[str, RowChanges]:
+        """New / changed / unchanged keys among the rows this connector inserted, per stream (changes.py;
+        tables without keys are left out)."""
+        pattern = self.table_name_pattern
+        return {naming.stream_name(table, pattern) or table: self._changes.get(table, RowChanges(0, 0, 0))
+                for table, (_, keys) in sorted(self._floors.items()) if keys}
+
+    def classifies(self, table: str) -> str | None:
+        """The first key property, when the rows inserted into `table` are classified against earlier ones
+        (it held rows before this load and has keys): the sink then passes `first_keys` to `insert`."""
+        floor, keys = self._floors.get(table, (0, ()))
+        return keys[0] if floor and keys and table not in self._unclassified else None
+
+    def _changes_of(self, table: str) -> BatchChanges:
+        floor, keys = self._floors[table]
+        columns = list(self.table_columns(table))
+        return BatchChanges(self.client, self.full_table_name(table), keys, columns, floor)
+
+    def _count(self, table: str, changes: RowChanges) -> None:
+        self._changes[table] = self._changes.get(table, RowChanges(0, 0, 0)) + changes
+
+    def _unclassifiable(self, table: str, exc: Exception) -> None:
+        self._unclassified.add(table)
+        self._changes.pop(table, None)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        logger.warning("%s: could not tell new rows from changed ones: %s", table, first_line)
+
     # --- versions and inserts ---------------------------------------------------------------------
 
     def reserve_versions(self, count: int) -> int:
         """`count` consecutive `_sdc_version` values, above every one handed out before; the first."""
         return self.versions.take(count)
 
-    def insert(self, table: str, rows: bytes, column_names: Sequence[str], *, count: int, token: str) -> None:
+    def insert(self, table: str, rows: bytes, column_names: Sequence[str], *, count: int, token: str,
+               first_version: int | None = None, first_keys: Sequence[object] | None = None) -> None:
         """Insert one batch of JSONEachRow rows (`rows.RowEncoder.body`), retried on transient errors
         (`insert_retries`).
 
         `token` is the block's `insert_deduplication_token`: a retry of an insert whose acknowledgement
-        was lost adds no rows on tables with `non_replicated_deduplication_window` (or replicated)."""
+        was lost adds no rows on tables with `non_replicated_deduplication_window` (or replicated).
+        `first_version`, the batch's first `_sdc_version`, and `first_keys`, the values of its first key
+        property when `classifies(table)`: its keys are then classified (`row_changes`, changes.py)."""
         settings = {**INPUT_SETTINGS, "insert_deduplication_token": token, "async_insert": 0}
 
         def insert_once() -> None:
@@ -263,5 +303,28 @@ class ClickHouseConnector:
                 settings=settings,
             )
 
+        floor, keys = self._floors.get(table, (0, ()))
+        changes, before = None, None
+        if first_version is not None and first_keys is not None and self.classifies(table):
+            started = time.perf_counter()
+            try:
+                changes = self._changes_of(table)
+                before = changes.before(first_keys)
+            except Exception as exc:
+                self._unclassifiable(table, exc)
+            self.classify_seconds += time.perf_counter() - started
         self._with_retries(insert_once)()
         self._inserted[table] += count
+        if first_version is None or not keys or table in self._unclassified:
+            return
+        if not floor:  # the table held nothing before this load: every key is new
+            self._count(table, RowChanges(count, 0, 0))
+        elif changes is not None and before is not None:
+            started = time.perf_counter()
+            try:
+                self._count(table, changes.after(before, first_version, first_version + count - 1))
+            except Exception as exc:
+                self._unclassifiable(table, exc)
+            self.classify_seconds += time.perf_counter() - started
+        else:  # a batch that could not be classified: the table's counts would be partial
+            self._unclassifiable(table, ValueError("its first key's values are not integers or strings"))

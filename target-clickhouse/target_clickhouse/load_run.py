@@ -26,6 +26,7 @@ import typing as t
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from target_clickhouse.changes import describe_changes
 from target_clickhouse.errors import NO_PRIOR_LOAD, ConfigError, TargetClickHouseError
 from target_clickhouse.ledger import FAILED, SUCCESS, Ledger, LedgerRow
 from target_clickhouse.redaction import redact
@@ -125,6 +126,8 @@ class LoadRun:
         self._ledger: Ledger | None = None
         self.ended = False
         self.reason: str | None = None  # why a load was refused (NO_PRIOR_LOAD), for callers
+        self.row_changes: dict[str, dict[str, int]] = {}  # new / changed / unchanged per stream (changes.py)
+        self.row_changes_seconds: float | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -204,6 +207,7 @@ class LoadRun:
                 "killed; see its log)")
             self.fail(cause)
             raise _recorded(SyncIncompleteError(f"nothing committed: {cause}"))
+        self.classify_rows()
         if self.hook is not None:
             summary = LoadSummary(row.run_id, row.job_name, dict(row.rows_loaded))
             try:
@@ -221,9 +225,14 @@ class LoadRun:
             sys.stdout.write(json.dumps(self.state) + "\n")
             sys.stdout.flush()
         logger.info("load %s of %s succeeded: %d rows (%s)", row.run_id, row.job_name,
-                    sum(row.rows_loaded.values()),
-                    ", ".join(f"{k}={v}" for k, v in sorted(row.rows_loaded.items())) or "no rows",
+                    sum(row.rows_loaded.values()), describe_changes(row.rows_loaded, self.row_changes),
                     extra={"load": self.outcome()})
+
+    def classify_rows(self) -> None:
+        """New / changed / unchanged rows per stream (the connector classified each batch as it went in)."""
+        changes = self.connector.row_changes()
+        self.row_changes = {stream: counts.as_dict() for stream, counts in changes.items()}
+        self.row_changes_seconds = round(self.connector.classify_seconds, 3)
 
     def abort(self, exc: BaseException) -> None:
         """Reading ended early with `exc`: the load is recorded as failed with its cause (once)."""
@@ -261,6 +270,7 @@ class LoadRun:
         row = self.row
         return {"run_id": row.run_id, "job": row.job_name, "status": row.status, "error": row.error,
                 "reason": self.reason, "account": row.account,
-                "rows_loaded": row.rows_loaded, "http_requests": row.http_requests,
+                "rows_loaded": row.rows_loaded, "row_changes": self.row_changes,
+                "row_changes_seconds": self.row_changes_seconds, "http_requests": row.http_requests,
                 "window_start": row.window_start.isoformat() if row.window_start else None,
                 "window_end": row.window_end.isoformat() if row.window_end else None}

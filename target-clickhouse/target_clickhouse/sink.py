@@ -13,6 +13,7 @@ from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import BatchSink
 
 from target_clickhouse import defaults
+from target_clickhouse.changes import first_key_values
 from target_clickhouse.connector import ClickHouseConnector, ConnectorOwner
 from target_clickhouse.errors import TargetClickHouseError
 from target_clickhouse.rows import RowEncoder, clickhouse_reason
@@ -149,6 +150,8 @@ class ClickHouseSink(BatchSink):
         count = len(rows)
         connector, encoder = self.connector, self._encoder
         first = connector.reserve_versions(count)
+        key = connector.classifies(self.table_name)
+        first_keys = first_key_values(rows, key) if key else None  # for new / changed / unchanged
         # The token makes a retried (possibly already applied) insert a no-op on tables with
         # non_replicated_deduplication_window (or replicated engines); same versions either way.
         token = f"{connector.database}.{self.table_name}:{first}:{count}"
@@ -156,7 +159,8 @@ class ClickHouseSink(BatchSink):
         body = encoder.body(rows, first)
         del rows  # the body holds them: half the batch's memory during the insert
         try:
-            connector.insert(self.table_name, body, encoder.column_names, count=count, token=token)
+            connector.insert(self.table_name, body, encoder.column_names, count=count, token=token,
+                             first_version=first, first_keys=first_keys)
         except ClickHouseError as exc:
             bad_value = encoder.parse_error(exc, body)
             if bad_value is not None:

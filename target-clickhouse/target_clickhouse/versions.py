@@ -19,6 +19,10 @@ class VersionSequence:
         if self._next <= value:
             self._next = value + 1
 
+    def peek(self) -> int:
+        """The next version `take` hands out."""
+        return self._next
+
     def take(self, count: int) -> int:
         """Reserve `count` consecutive versions; returns the first."""
         first = self._next

@@ -9,10 +9,12 @@ import io
 import pytest
 import target_clickhouse
 from singer_sdk.io_base import SingerReader
+from target_clickhouse.changes import RowChanges, describe_changes, first_key_values
 from target_clickhouse.connection import open_client
 from target_clickhouse.connector import ClickHouseConnector
 from target_clickhouse.errors import ConfigError, TargetClickHouseError
 from target_clickhouse.naming import DEFAULT_DATABASE, DEFAULT_TABLE_NAME_PATTERN, stream_name, table_name
+from target_clickhouse.rows import RowEncoder
 from target_clickhouse.target import TargetClickHouse
 
 pytestmark = pytest.mark.integration
@@ -121,3 +123,52 @@ def test_batch_messages_are_refused_not_dropped(warehouse):
     }
     with pytest.raises(TargetClickHouseError, match="stream 'items': BATCH messages are not supported"):
         warehouse.run([warehouse.schema("items", PROPS, ["id"]), batch])
+
+
+def _insert(connector, table: str, columns, records: list[dict]) -> None:
+    """As the sink inserts a batch."""
+    encoder = RowEncoder("orders", columns, ["id"])
+    rows = [encoder.from_record(record, None) for record in records]
+    first = connector.reserve_versions(len(rows))
+    key = connector.classifies(table)
+    connector.insert(table, encoder.body(rows, first), encoder.column_names, count=len(rows),
+                     token=f"{table}:{first}", first_version=first,
+                     first_keys=first_key_values(rows, key) if key else None)
+
+
+def test_each_batch_is_classified_new_changed_or_unchanged(warehouse, monkeypatch):
+    """Against what the table held before the load, read before each batch goes in: a merge right after the
+    insert (here OPTIMIZE … FINAL after every insert, which drops every older version) cannot turn the
+    batch's re-read keys into new ones."""
+    schema = {"properties": {"id": {"type": "integer"}, "price": {"type": ["string", "null"]},
+                             "at": {"type": ["string", "null"], "format": "date-time"}}}
+    rows = [{"id": n, "price": f"{n}.00", "at": "2026-01-01T00:00:00Z"} for n in range(1, 6)]
+    with ClickHouseConnector(warehouse.config()) as connector:  # the first load: an empty table
+        table = connector.table_name("orders")
+        columns = connector.prepare_table("orders", table, schema, ["id"])
+        assert connector.classifies(table) is None
+        _insert(connector, table, columns, rows)
+        assert connector.row_changes()["orders"].as_dict() == {"new": 5, "changed": 0, "unchanged": 0}
+        assert connector.classify_seconds == 0  # nothing to compare with: no query
+    with ClickHouseConnector(warehouse.config()) as connector:  # the next load
+        columns = connector.prepare_table("orders", table, schema, ["id"])
+        assert connector.classifies(table) == "id"
+        raw_insert = connector.client.raw_insert
+
+        def insert_then_merge(*args, **kwargs):
+            raw_insert(*args, **kwargs)
+            connector.client.command(f"OPTIMIZE TABLE {connector.full_table_name(table)} FINAL")
+
+        monkeypatch.setattr(connector.client, "raw_insert", insert_then_merge)
+        _insert(connector, table, columns, [rows[0], {**rows[1], "price": "9.99"}, {**rows[2], "at": None},
+                                            {"id": 6, "price": None, "at": None}])
+        stored = connector.client.command(f"SELECT count() FROM {connector.full_table_name(table)}")
+        assert stored == 6  # merged: the earlier versions of the batch's keys are gone
+        assert connector.row_changes()["orders"].as_dict() == {"new": 1, "changed": 2, "unchanged": 1}
+        _insert(connector, table, columns, [rows[4], {"id": 7, "price": "7.00", "at": None}])
+        assert connector.row_changes() == {"orders": RowChanges(new=2, changed=2, unchanged=2)}
+        assert connector.classify_seconds > 0
+    counts = {"orders": RowChanges(2, 2, 2).as_dict(), "sales": RowChanges(0, 0, 0).as_dict()}
+    described = describe_changes({"orders": 6, "sales": 0}, counts)
+    assert described == "orders 2 new, 2 changed, 2 unchanged; sales none"
+    assert describe_changes({"orders": 3}, {}) == "orders 3 rows"
