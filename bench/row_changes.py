@@ -7,6 +7,9 @@ re-read, all of them unchanged: the classification's worst case for that warehou
 time, the classification's seconds and their share, and the counts.
 
     .venv/bin/python bench/row_changes.py [--orders 3000] [--events 12]
+
+Measured 2026-12-05 (2 shared cores): 3000 orders — scheduled 0.11 s of 3.8 s, full refresh 0.24 s of 4.1 s;
+100 000 orders (--events 30) — scheduled 0.27 s of 6.8 s, full refresh 9.0 s of 30.5 s.
 """
 
 from __future__ import annotations

@@ -308,12 +308,12 @@ class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):
         """The stream's line at the end of the sync (progress.py)."""
         parent = self.parent_stream_type
         if not requests and parent is not None:
-            return f"{self.records_written} records, from the {parent.name} answers"  # type: ignore[misc]
+            return f"{self.records_written:,} records, from the {parent.name} answers"  # type: ignore[misc]
         pages = f" ({self.pages_fetched} pages)" if self.pages_fetched != requests else ""
         counted = (f"; the API counts {self.api_total}" if self.api_total is not None
                    and self.api_total != self.records_written else "")
         plural = "s" * (requests != 1)
-        return f"{self.records_written} records from {requests} request{plural}{pages}{counted}"
+        return f"{self.records_written:,} records from {requests:,} request{plural}{pages}{counted}"
 
 
 def _refused(exc: BaseException) -> bool:

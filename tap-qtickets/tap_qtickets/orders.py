@@ -218,9 +218,9 @@ class OrdersStream(QTicketsStream):
     def summary(self, requests: int) -> str:
         ticket = f" ({self.ticket_pass})" if self.ticket_pass else ""
         passes = self.from_pass
-        return (f"{self.records_written} records from {requests} requests: {passes['order']} from the order "
-                f"pass (updated_at >= {self.shared.sync.window_start}), {passes['ticket']} from the ticket "
-                f"pass{ticket}")
+        return (f"{self.records_written:,} records from {requests:,} requests: {passes['order']:,} from the "
+                f"order pass (updated_at >= {self.shared.sync.window_start}), {passes['ticket']:,} from the "
+                f"ticket pass{ticket}")
 
     @property
     def lookback(self) -> dt.timedelta:
