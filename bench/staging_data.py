@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from tap_qtickets.schemas import stream_schema
 from target_clickhouse import ClickHouseConnector
 
-KEYS = {"events": ["id"], "shows": ["id"], "orders": ["id"], "sales": ["id"],
-        "inventory": ["show_id", "zone_id", "snapshot_at"]}
+# The tap's keys (`account` last): the marts compare accounts, so staging must hold one (here '').
+KEYS = {"events": ["id", "account"], "shows": ["id", "account"], "orders": ["id", "account"],
+        "sales": ["id", "account"], "inventory": ["show_id", "zone_id", "snapshot_at", "account"]}
 WINDOW_S = 14 * 86400
 EVENTS_PER_WINDOW = 8
 ZONES = ["PARTERRE", "BALCONY", "AMPHI", "LOGE", "VIP"]

@@ -10,9 +10,10 @@ One refresh (the SQL of each step is in transform/refresh/):
    (10_sales_changes.sql).
 3. mart_attendance: every show those tickets were or are in is recounted from the tickets as they will be
    (30_attendance.sql), and swapped in whole.
-4. mart_sales: the rows of the changed tickets are deleted (a lightweight DELETE, written as a patch part
-   where the server can) and their new rows inserted — cost by the number of changes, not by the size of
-   the months they fall in.
+4. mart_sales: the rows of the changed tickets are deleted (lightweight DELETE: a mask, no rewrite) and
+   their new rows inserted — cost by the number of changes, not by the size of the months they fall in
+   (a DELETE written as a patch part was faster still, but left reads 2–4× slower until merged:
+   docs/scaling.md).
 5. mart_events (40_events.sql) and mart_inventory (50_inventory.sql: new snapshots folded in) are built in
    their `_next` tables and swapped in whole (they are small).
 6. The new watermarks are written.
@@ -109,43 +110,15 @@ def rebuild_whole(client, settings: Settings, name: str, names: dict[str, str]) 
     swap_in(client, table, f"{table}_next")
 
 
-# A DELETE as a mutation costs seconds whatever it removes (it marks every part it may touch; ~3.5 s per
-# statement on chdb), while one written as a patch part costs about an INSERT of its rows (bench/views.py).
-# Patch parts need ClickHouse >= 25.7 and the block columns on the table: where the server has neither, the
-# DELETE stays a mutation.
-PATCH_DELETES = {"lightweight_delete_mode": "lightweight_update"}
-BLOCK_COLUMNS = ("enable_block_number_column", "enable_block_offset_column")
-
-
-def delete_settings(client, settings: Settings, mart: str) -> dict[str, str]:
-    """The settings a DELETE from `mart` runs with: by patch parts where the server can (the mart's block
-    columns turned on the first time), as a mutation elsewhere."""
-    names = ", ".join(f"'{name}'" for name in (*PATCH_DELETES, *BLOCK_COLUMNS))
-    known = int(client.command(
-        f"SELECT (SELECT count() FROM system.settings WHERE name IN ({names})) + "
-        f"(SELECT count() FROM system.merge_tree_settings WHERE name IN ({names}))"))
-    if known < len(PATCH_DELETES) + len(BLOCK_COLUMNS):
-        return {}
-    database, table = mart.split(".", 1)
-    engine = str(client.command(f"SELECT engine_full FROM system.tables WHERE database = '{database}' "
-                                f"AND name = '{table}'"))
-    if any(f"{column} = 1" not in engine for column in BLOCK_COLUMNS):
-        assignments = ", ".join(f"{column} = 1" for column in BLOCK_COLUMNS)
-        client.command(f"ALTER TABLE {mart}{on_cluster(settings.cluster)} MODIFY SETTING {assignments}")
-    return PATCH_DELETES
-
-
 def apply_sales(client, settings: Settings, incremental: bool) -> None:
     """mart_sales takes mart_sales_changes: the changed tickets' rows replaced (rebuilding: all rows)."""
     database = settings.database
     mart, changes = f"{database}.mart_sales", f"{database}.mart_sales_changes"
     if incremental:
         client.command(f"DELETE FROM {mart} WHERE (account, ticket_id) IN "
-                       f"(SELECT account, ticket_id FROM {changes})",
-                       settings=delete_settings(client, settings, mart))
+                       f"(SELECT account, ticket_id FROM {changes})")
     else:
         client.command(f"TRUNCATE TABLE {mart}")
-        delete_settings(client, settings, mart)  # the rows inserted next carry the block columns
     client.command(f"INSERT INTO {mart} SELECT * FROM {changes} WHERE status != ''")
 
 

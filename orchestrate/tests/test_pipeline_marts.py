@@ -94,11 +94,6 @@ def test_changes_reach_the_marts_and_an_older_version_never_wins(settings, accou
     assert [(t, p, c, v) for t, p, c, v in staging_truth(client)] == [
         (t, rows[t][1], rows[t][5], rows[t][6]) for t in sorted(rows)]
     assert attendance(client)[11][:2] == (3, 1)  # tickets 2 (scanned), 4 and 6 sold at show 11
-    # The changed tickets' old rows went as a patch part (this engine can), not as a mutation.
-    _, kinds = query_rows(client, "SELECT countIf(name LIKE 'patch%'), (SELECT count() FROM system.mutations "
-                                  "WHERE database = 'zakaz' AND table = 'mart_sales') FROM system.parts "
-                                  "WHERE database = 'zakaz' AND table = 'mart_sales' AND active")
-    assert kinds[0][0] > 0 and kinds[0][1] == 0
 
 
 def test_a_row_from_elsewhere_with_a_low_version_is_found_by_its_batch_time(settings, account, insert):
