@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from target_clickhouse import on_cluster
 
 from . import logs, marts, sqlfiles
-from .settings import LEDGER_JOB, Settings
+from .settings import LEDGER_JOB, WEBHOOK_JOB, Settings
 
 log = logs.get("transform")
 
@@ -29,7 +29,8 @@ DDL, MARTS = "ddl", "marts"  # what the two hashes cover: every model file; the 
 
 def template_names(settings: Settings) -> dict[str, str]:
     return {"database": settings.database, "report_tz": settings.report_tz, "job": LEDGER_JOB,
-            "on_cluster": on_cluster(settings.cluster), "engine_flavour": settings.engine_flavour}
+            "webhook_job": WEBHOOK_JOB, "on_cluster": on_cluster(settings.cluster),
+            "engine_flavour": settings.engine_flavour}
 
 
 def load(settings: Settings, name: str) -> sqlfiles.SqlFile:
