@@ -56,6 +56,23 @@ def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _instant(value: t.Any) -> datetime:
+    if value is None or value == "":
+        return _NEVER
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _version(updated: t.Any, order_updated: t.Any) -> tuple[datetime, datetime, datetime]:
+    """A ticket state's version, as 10_sales_changes.sql orders them (payloads.ticket_version)."""
+    own, order = _instant(updated), _instant(order_updated)
+    return max(own, order), own, order
+
+
 class Loader(threading.Thread):
     def __init__(self, settings: Settings, spool: Spool, *, latency_log: Path | None = None) -> None:
         super().__init__(name="webhook-loader", daemon=True)
@@ -147,9 +164,10 @@ class Loader(threading.Thread):
             raise NotReady(f"{self.settings.warehouse} has no {', '.join(missing)} yet: run "
                            "`qtickets-pipeline run` once; the payloads wait in the spool until then")
         rows: dict[str, dict[str, int]] = {}
-        for account, (records, received) in batch.items():
+        for account, (everything, received) in batch.items():
             if not received:
                 continue
+            records = self.not_stale(client, account, everything.newest())
             schemas = self.converter(account).schemas
             from tap_qtickets.order_records import KEY_PROPERTIES
 
@@ -182,6 +200,31 @@ class Loader(threading.Thread):
         if self.latency_log is not None:
             with open(self.latency_log, "a") as handle:
                 handle.writelines(f"{frame.received_at:.6f} {visible:.6f}\n" for frame in frames)
+
+    def not_stale(self, client, account: str, records: payloads.Records) -> payloads.Records:
+        """Without the tickets the views already show in a newer state (by the source's stamps), nor the
+        orders all of whose tickets are such: a body delivered late or again adds nothing to staging, where
+        a later arrival would otherwise outlive the newer row when ClickHouse merges the versions."""
+        ids = [record["id"] for record in records.sales]
+        if not ids:
+            return records
+        rows = client.query(
+            f"SELECT ticket_id, updated_at, order_updated_at FROM {self.settings.database}.mart_sales "
+            "WHERE account = {account:String} AND has({ids:Array(Int64)}, ticket_id)",
+            parameters={"account": account, "ids": ids}).result_rows
+        shown = {int(ticket): _version(updated, order_updated) for ticket, updated, order_updated in rows}
+        sales, stale_orders, fresh_orders = [], set(), set()
+        for record in records.sales:
+            known = shown.get(int(record["id"]))
+            version = _version(record.get("updated_at"), record.get("order_updated_at"))
+            if known is not None and version < known:
+                stale_orders.add(record.get("order_id"))
+            else:
+                sales.append(record)
+                fresh_orders.add(record.get("order_id"))
+        orders = [order for order in records.orders
+                  if order.get("id") not in stale_orders or order.get("id") in fresh_orders]
+        return payloads.Records(orders, sales, records.ids_left)
 
     def _record(self, client, started: float, rows: dict[str, dict[str, int]],
                 batch: dict[str, tuple[payloads.Records, list[float]]]) -> None:

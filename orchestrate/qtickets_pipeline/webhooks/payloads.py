@@ -93,6 +93,38 @@ class Records:
         self.orders.append(order_record)
         self.sales.extend(sales)
 
+    def newest(self) -> Records:
+        """One record per order and per ticket, the newest by the source's stamps (the later arrival of
+        equal ones), in that order: one insert keeps only the last row of a key (ReplacingMergeTree's
+        `optimize_on_insert`), so a body delivered late must not come after a newer one of the same key."""
+        return Records(_newest(self.orders, order_version), _newest(self.sales, ticket_version),
+                       list(self.ids_left))
+
+
+Version = tuple[str, ...]
+
+
+def order_version(record: dict) -> Version:
+    return (record.get("updated_at") or "",)
+
+
+def ticket_version(record: dict) -> Version:
+    """What orders a ticket's states (as 10_sales_changes.sql does): the later of its and its order's
+    `updated_at`, then its own, then its order's. The records' stamps are UTC ISO text of one format, so
+    text order is time order."""
+    own, order = record.get("updated_at") or "", record.get("order_updated_at") or ""
+    return max(own, order), own, order
+
+
+def _newest(records: list[dict], version: t.Callable[[dict], Version]) -> list[dict]:
+    kept: dict[t.Any, tuple[Version, int, dict]] = {}
+    for index, record in enumerate(records):
+        key = record.get("id")
+        ranked = (version(record), index, record)
+        if key not in kept or ranked[:2] >= kept[key][:2]:
+            kept[key] = ranked
+    return [record for _, _, record in sorted(kept.values(), key=lambda item: item[:2])]
+
 
 def to_records(convert: OrderRecords, body: dict, into: Records | None = None) -> Records:
     """The records of one webhook body (its order, and the whole orders of its exchanges)."""
