@@ -5,7 +5,8 @@ a batch loads, the next one gathers, so the batch size follows the arrival rate.
 1. the bodies become `orders` and `sales` records (payloads.py: the tap's normaliser and PII rules); a body
    that cannot (not an order) is set aside in `rejected.log`, with the reason logged;
 2. the warehouse is opened — with embedded ClickHouse only for the batch, so that scheduled runs and readers
-   (`sql`, `status`) get the directory in between (each opener waits for the others: the lock wait);
+   (`sql`, `status`) get the directory in between (each opener waits for the others: the lock wait; the
+   loader pauses `TURN_SECONDS` after a batch, so a waiting process always finds it free);
    a server's client is kept;
 3. the records are inserted into staging through target-clickhouse's connector (as its sink would), the
    marts and views are brought up to date (after_load.refresh_warehouse), and one ledger row per account
@@ -45,6 +46,9 @@ IDLE_WAIT_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 REPORT_EVERY_SECONDS = 60.0  # the HTML report is redrawn at most this often from webhook batches
 REJECTED = "rejected.log"
+# Embedded ClickHouse: the pause between two batches, longer than the poll of a process waiting for the
+# directory (target_clickhouse's LOCK_POLL_SECONDS, 0.5 s), so that a run or a reader gets its turn.
+TURN_SECONDS = 0.6
 STREAMS = ("orders", "sales")
 
 
@@ -107,6 +111,8 @@ class Loader(threading.Thread):
             cursor = frames[-1].end
             self.spool.consume(cursor)
             self._recovered()
+            if self.settings.is_embedded:
+                self.stopping.wait(TURN_SECONDS)  # the directory is free: a waiting run or reader gets it
         self._close()
 
     def stop(self, timeout: float = 60.0) -> None:
