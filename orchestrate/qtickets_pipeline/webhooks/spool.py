@@ -15,6 +15,7 @@ Appends are group-committed: the requests waiting while one fsync runs share the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -83,7 +84,7 @@ class Spool:
             self._lock_file.close()
             raise SpoolBusyError(f"another receiver uses the spool {directory}") from None
         self._segment = max(self.segments(), default=0) + 1
-        self._file = open(directory / _segment_name(self._segment), "ab")  # noqa: SIM115
+        self._file = open(directory / _segment_name(self._segment), "ab", buffering=0)  # noqa: SIM115
         _fsync_dir(directory)
         self._written = 0
         self._durable = Position(self._segment, 0)
@@ -118,13 +119,20 @@ class Spool:
         if self._written >= SEGMENT_BYTES:
             self._file.close()
             self._segment += 1
-            self._file = open(self.directory / _segment_name(self._segment), "ab")  # noqa: SIM115
+            self._file = open(self.directory / _segment_name(self._segment), "ab", buffering=0)  # noqa: SIM115
             _fsync_dir(self.directory)
             self._written = 0
         data = b"".join(frames)
-        self._file.write(data)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: nothing is left in a buffer to be written after a failure
+                view = view[self._file.write(view) or 0:]
+            os.fsync(self._file.fileno())
+        except OSError:  # (a full disk) the requests get a 500; what was written of them is cut off again,
+            # so that frames appended later are not behind a torn one (readers stop at a torn frame)
+            with contextlib.suppress(OSError):
+                self._file.truncate(self._written)
+            raise
         self._written += len(data)
         with self._changed:
             self._durable = Position(self._segment, self._written)
