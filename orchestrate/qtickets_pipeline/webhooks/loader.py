@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import after_load, logs, warehouse, watermarks
+from .. import after_load, logs, report, warehouse, watermarks
 from ..settings import WEBHOOK_JOB, Settings
 from . import payloads
 from .spool import Frame, Spool
@@ -46,9 +46,9 @@ IDLE_WAIT_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 REPORT_EVERY_SECONDS = 60.0  # the HTML report is redrawn at most this often from webhook batches
 REJECTED = "rejected.log"
-# Embedded ClickHouse: the pause between two batches, longer than the poll of a process waiting for the
-# directory (target_clickhouse's LOCK_POLL_SECONDS, 0.5 s), so that a run or a reader gets its turn.
-TURN_SECONDS = 0.6
+# Embedded ClickHouse: the pause between two batches, well above how often a process waiting for the
+# directory probes it (target_clickhouse's LOCK_PROBE_SECONDS, 0.05 s), so a run or a reader gets its turn.
+TURN_SECONDS = 0.2
 STREAMS = ("orders", "sales")
 
 
@@ -162,6 +162,7 @@ class Loader(threading.Thread):
     def load(self, frames: list[Frame]) -> None:
         started = time.time()
         batch = self.records(frames)
+        steps = {"records": time.time()}
         connector = self._open()
         client = connector.client
         needed = {connector.table_name(stream) for stream in watermarks.STREAMS}
@@ -169,6 +170,7 @@ class Loader(threading.Thread):
         if missing:
             raise NotReady(f"{self.settings.warehouse} has no {', '.join(missing)} yet: run "
                            "`qtickets-pipeline run` once; the payloads wait in the spool until then")
+        steps["open"] = time.time()
         rows: dict[str, dict[str, int]] = {}
         for account, (everything, received) in batch.items():
             if not received:
@@ -189,20 +191,26 @@ class Loader(threading.Thread):
         from target_clickhouse import LoadSummary
 
         total = {stream: sum(r[stream] for r in rows.values()) for stream in STREAMS}
-        redraw = time.monotonic() - self._report_at >= REPORT_EVERY_SECONDS
+        steps["insert"] = time.time()
         after_load.refresh_warehouse(connector, LoadSummary(run_id, JOB_NAME, total), settings=self.settings,
-                                     redraw_report=redraw)
-        if redraw:
-            self._report_at = time.monotonic()
-        visible = time.time()
+                                     redraw_report=False)
+        visible = steps["refresh"] = time.time()
         self._record(client, started, rows, batch)
+        steps["ledger"] = time.time()
+        if time.monotonic() - self._report_at >= REPORT_EVERY_SECONDS:  # after the batch is visible
+            report.refresh(client, self.settings)
+            self._report_at = time.monotonic()
         if self.settings.is_embedded:
             self._close()  # the directory is free for runs and readers until the next batch
         self.loaded += sum(len(received) for _, received in batch.values())
-        log.info("webhooks: %d payloads loaded (%s) in %.2f s, oldest received %.2f s before",
+        timings, last = [], started
+        for step, at in steps.items():
+            timings.append(f"{step} {at - last:.2f}")
+            last = at
+        log.info("webhooks: %d payloads loaded (%s) in %.2f s (%s), oldest received %.2f s before",
                  len(frames), ", ".join(f"{a}: {r['orders']} orders, {r['sales']} tickets"
                                         for a, r in rows.items()) or "nothing to load",
-                 visible - started, visible - min(f.received_at for f in frames))
+                 visible - started, ", ".join(timings), visible - min(f.received_at for f in frames))
         if self.latency_log is not None:
             with open(self.latency_log, "a") as handle:
                 handle.writelines(f"{frame.received_at:.6f} {visible:.6f}\n" for frame in frames)
