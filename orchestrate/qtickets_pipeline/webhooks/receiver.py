@@ -96,8 +96,8 @@ async def _serve(settings: Settings, host: str, port: int, latency_log: Path | N
                        for a, e in found.by_account.items()), spool.directory)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # plain handlers: they survive embedded ClickHouse's start
+        signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
     try:
         await stop.wait()
     finally:
