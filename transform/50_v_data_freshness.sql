@@ -4,6 +4,9 @@
 -- (orders, sales: the newest order or ticket change; inventory: the newest snapshot); reference data
 -- (events, shows, discounts, promo codes) may well not change for weeks, so its lag is NULL: `load_lag_s`
 -- says whether it is being read. A source clock ahead of this one shows as 0, not as a negative lag.
+-- Webhooks (orders, sales rows; NULL without any): `last_webhook_at`, when the receiver got the newest
+-- payload it has loaded, and `webhook_lag_s`, how long the last batch took from receiving its oldest payload
+-- to showing it in the views (the ledger rows of job `{{ webhook_job }}`).
 CREATE OR REPLACE VIEW {{ database }}.v_data_freshness {{ on_cluster }} AS
 WITH
     runs AS
@@ -16,6 +19,16 @@ WITH
             argMax(error, started_at)                   AS last_run_error
         FROM {{ database }}.v_job_runs
         WHERE job_name = '{{ job }}' AND status != 'skipped'
+        GROUP BY account
+    ),
+    webhooks AS
+    (
+        SELECT
+            account,
+            max(window_end)                                                             AS last_webhook_at,
+            argMax(dateDiff('millisecond', window_start, finished_at), finished_at) / 1000 AS webhook_lag_s
+        FROM {{ database }}.v_job_runs
+        WHERE job_name = '{{ webhook_job }}' AND status = 'success'
         GROUP BY account
     ),
     streams AS
@@ -64,6 +77,9 @@ SELECT
     s.unique_keys                                                   AS unique_keys,
     r.last_run_status                                               AS last_run_status,
     r.last_run_started_at                                           AS last_run_started_at,
-    r.last_run_error                                                AS last_run_error
+    r.last_run_error                                                AS last_run_error,
+    if(w.account != '' AND s.stream IN ('orders', 'sales'), w.last_webhook_at, NULL)  AS last_webhook_at,
+    if(w.account != '' AND s.stream IN ('orders', 'sales'), w.webhook_lag_s, NULL)    AS webhook_lag_s
 FROM streams AS s
-LEFT JOIN runs AS r ON r.account = s.account;
+LEFT JOIN runs AS r ON r.account = s.account
+LEFT JOIN webhooks AS w ON w.account = s.account;

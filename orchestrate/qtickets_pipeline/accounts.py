@@ -21,6 +21,7 @@ import yaml
 from .settings import Settings, SettingsError
 
 BASE = "tap-qtickets"
+DEFAULT_ACCOUNT = "main"  # the tap's default `account` (tap_qtickets.schemas.DEFAULT_ACCOUNT)
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,18 @@ class Account:
         return f"{self.env_prefix}__CATALOG"
 
 
-def project_accounts(settings: Settings) -> list[Account]:
-    """tap-qtickets and its heirs in meltano.yml, in file order."""
+def _extractors(settings: Settings) -> list[dict]:
     try:
         project = yaml.safe_load((settings.project_root / "meltano.yml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise SettingsError(f"meltano.yml cannot be read: {exc}") from None
-    extractors = (project.get("plugins") or {}).get("extractors") or []
-    parents = {e.get("name"): e.get("inherit_from") for e in extractors if isinstance(e, dict)}
+    return [e for e in (project.get("plugins") or {}).get("extractors") or [] if isinstance(e, dict)]
+
+
+def project_accounts(settings: Settings) -> list[Account]:
+    """tap-qtickets and its heirs in meltano.yml, in file order."""
+    extractors = _extractors(settings)
+    parents = {e.get("name"): e.get("inherit_from") for e in extractors}
 
     def loads_qtickets(name: str | None, depth: int = 0) -> bool:
         return name == BASE or (depth < 10 and name in parents and loads_qtickets(parents[name], depth + 1))
@@ -63,3 +68,22 @@ def chosen(settings: Settings, names: tuple[str, ...]) -> list[Account]:
         raise SettingsError(f"--account {unknown[0]!r} is not an extractor of meltano.yml that loads "
                             f"QTickets; known: {', '.join(known)}")
     return [known[name] for name in names]
+
+
+def account_names(settings: Settings) -> dict[str, str]:
+    """Each account's name in the warehouse (its records' `account`) → its extractor. An extractor's own
+    `config: account:` in meltano.yml (a `$VARIABLE` there is read from the settings), else its parent's;
+    tap-qtickets's is QTICKETS_ACCOUNT, else the tap's default `main`."""
+    configs = {e.get("name"): (e.get("inherit_from"), (e.get("config") or {}).get("account"))
+               for e in _extractors(settings)}
+
+    def name_of(plugin: str | None, depth: int = 0) -> str:
+        parent, value = configs.get(plugin, (None, None))
+        text = str(value or "").strip()
+        if text.startswith("$"):
+            text = settings.env.get(text.lstrip("${").rstrip("}"), "").strip()
+        if text:
+            return text
+        return name_of(parent, depth + 1) if parent and depth < 10 else DEFAULT_ACCOUNT
+
+    return {name_of(account.plugin): account.plugin for account in project_accounts(settings)}

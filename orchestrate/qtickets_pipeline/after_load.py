@@ -30,11 +30,16 @@ def settings_for(connector: ClickHouseConnector) -> Settings:
     })
 
 
-def refresh_warehouse(connector: ClickHouseConnector, load: LoadSummary) -> transforms.Outcome:
-    settings = settings_for(connector)
+def refresh_warehouse(connector: ClickHouseConnector, load: LoadSummary, *, settings: Settings | None = None,
+                      redraw_report: bool = True) -> transforms.Outcome:
+    """`settings`: the caller's (the webhook receiver's, read with its --env file), else the target's
+    process's; `redraw_report` False leaves the HTML report for later (webhook batches redraw it now and
+    then)."""
+    settings = settings or settings_for(connector)
     client = connector.client
     outcome = transforms.bring_up_to_date(client, settings)
-    report.refresh(client, settings)
+    if redraw_report:
+        report.refresh(client, settings)
     log.info("warehouse up to date after load %s (%s)", load.run_id,
              "marts refreshed" if outcome.changed else "nothing new")
     return outcome

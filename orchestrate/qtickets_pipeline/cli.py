@@ -227,6 +227,28 @@ def sandbox() -> None:
     sys.exit(demo_steps.serve(_settings(None, "demo")))
 
 
+@main.group()
+def webhooks() -> None:
+    """Near-real-time: receive QTickets webhooks into the warehouse."""
+
+
+@webhooks.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (put nginx or Caddy in front for TLS: docs/production.md).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8780, show_default=True,
+              help="Port to listen on (0: any free port, logged).")
+@click.option("--env", "env_file", type=click.Path(dir_okay=False), default=None,
+              help="Read settings from this .env-style file (its values win over the shell).")
+@click.option("--latency-log", type=click.Path(dir_okay=False), default=None, hidden=True,
+              help="Benchmarks: append 'received visible' Unix times of every payload to this file.")
+def webhooks_serve(host, port, env_file, latency_log) -> None:
+    """Receive QTickets webhooks on POST /qtickets/webhook[/<account>] until stopped (SIGTERM, Ctrl-C)."""
+    from .webhooks import receiver  # aiohttp and the tap: only for this command
+
+    settings = _settings(env_file, None)
+    receiver.serve(settings, host, port, Path(latency_log) if latency_log else None)
+
+
 def entrypoint() -> None:
     """Every failure ends as one log line (text or JSON, as configured) and exit code 1."""
     try:

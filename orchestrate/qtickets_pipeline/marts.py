@@ -15,7 +15,8 @@ One refresh (the SQL of each step is in transform/refresh/):
    (a DELETE written as a patch part was faster still, but left reads 2–4× slower until merged:
    docs/scaling.md).
 5. mart_events (40_events.sql) and mart_inventory (50_inventory.sql: new snapshots folded in) are built in
-   their `_next` tables and swapped in whole (they are small).
+   their `_next` tables and swapped in whole (they are small) — each only when the staging tables it is built
+   from have new rows (so is mart_attendance: new tickets or shows).
 6. The new watermarks are written.
 Every step can run again from the same watermarks, so a refresh that stopped anywhere is completed by the
 next one (a ticket already rewritten no longer differs from its mart row; counts are recomputed).
@@ -139,11 +140,18 @@ def refresh(client, settings: Settings, names: dict[str, str], rebuild: bool = F
     client.command(f"TRUNCATE TABLE {db}.mart_sales_changes")
     run_file(client, settings, "10_sales_changes.sql", run_names)
     tickets = int(client.command(f"SELECT count() FROM {db}.mart_sales_changes"))
-    rebuild_whole(client, settings, "30_attendance.sql", run_names)  # also when a show was moved
+    # The whole marts are built again only when what they are built from moved (a webhook batch brings
+    # tickets only): the same inputs give the same mart.
+    moved = {stream for stream in watermarks.STREAMS
+             if not incremental or target_marks.get(stream) != marks.marks.get(stream)}
+    if tickets or "shows" in moved:
+        rebuild_whole(client, settings, "30_attendance.sql", run_names)  # also when a show was moved
     if tickets or not incremental:
         apply_sales(client, settings, incremental)
-    rebuild_whole(client, settings, "40_events.sql", run_names)
-    rebuild_whole(client, settings, "50_inventory.sql", run_names)
+    if moved & {"events", "shows"}:
+        rebuild_whole(client, settings, "40_events.sql", run_names)
+    if moved & {"inventory", "shows"}:
+        rebuild_whole(client, settings, "50_inventory.sql", run_names)
     watermarks.write(client, db, target_marks)
     result = RefreshResult(not incremental, tickets, time.monotonic() - started)
     log.info("marts %s: %d tickets changed in %.2f s", "rebuilt" if result.rebuilt else "refreshed", tickets,

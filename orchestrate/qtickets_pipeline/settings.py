@@ -23,6 +23,7 @@ DEFAULT_DAYS_BACK = 30
 DEFAULT_REPORT_TZ = "Europe/Moscow"
 JOB_NAME = "qtickets_load"  # the Meltano job: tap-qtickets → target-clickhouse
 LEDGER_JOB = "tap-qtickets"  # the job_name of its loads in meta_job_runs (the tap's name, as it reports it)
+WEBHOOK_JOB = "qtickets-webhooks"  # the job_name of the webhook receiver's batches in meta_job_runs
 
 
 # What a user sets → the plugin setting meltano.yml feeds it to (`config: <setting>: $VARIABLE`; a test

@@ -12,14 +12,17 @@ webhook batch and on `qtickets-pipeline transform`:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from target_clickhouse import on_cluster
 
 from . import logs, marts, sqlfiles
-from .settings import LEDGER_JOB, Settings
+from .settings import LEDGER_JOB, WEBHOOK_JOB, Settings
 
 log = logs.get("transform")
 
@@ -29,7 +32,8 @@ DDL, MARTS = "ddl", "marts"  # what the two hashes cover: every model file; the 
 
 def template_names(settings: Settings) -> dict[str, str]:
     return {"database": settings.database, "report_tz": settings.report_tz, "job": LEDGER_JOB,
-            "on_cluster": on_cluster(settings.cluster), "engine_flavour": settings.engine_flavour}
+            "webhook_job": WEBHOOK_JOB, "on_cluster": on_cluster(settings.cluster),
+            "engine_flavour": settings.engine_flavour}
 
 
 def load(settings: Settings, name: str) -> sqlfiles.SqlFile:
@@ -77,8 +81,29 @@ def is_current(client, settings: Settings) -> bool:
     return applied_hashes(client, settings.database) == wanted_hashes(settings)[1]
 
 
+@contextmanager
+def refresh_lock(settings: Settings) -> Iterator[None]:
+    """One refresh of a warehouse at a time on this host: a run's after-load step, a webhook batch and
+    `transform` may otherwise refresh the marts together on a ClickHouse server (embedded ClickHouse admits
+    one process at a time anyway). A file lock per warehouse in the state directory, waited for."""
+    if settings.is_embedded:
+        yield
+        return
+    key = hashlib.sha1(settings.warehouse.encode()).hexdigest()[:12]
+    path = settings.state_dir / f"refresh-{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes (or the process ends)
+        yield
+
+
 def bring_up_to_date(client, settings: Settings, *, rebuild: bool = False) -> Outcome:
     """Apply the model files if they changed, then refresh the marts (`rebuild`: from all of staging)."""
+    with refresh_lock(settings):
+        return _bring_up_to_date(client, settings, rebuild=rebuild)
+
+
+def _bring_up_to_date(client, settings: Settings, *, rebuild: bool) -> Outcome:
     names = template_names(settings)
     files, wanted = wanted_hashes(settings)
     applied = applied_hashes(client, settings.database)

@@ -9,6 +9,7 @@
 #   orchestrate/systemd/install.sh cron      # check, print the crontab line and install its logrotate rule
 #   orchestrate/systemd/install.sh render D  # only write the filled-in units into directory D (a preview)
 #   orchestrate/systemd/install.sh render-cron / render-logrotate   # only print the cron line / logrotate rule
+#   orchestrate/systemd/install.sh webhooks  # check, write and start the webhook receiver's unit (as root)
 #   orchestrate/systemd/install.sh check     # only the checks
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,7 +36,9 @@ case "${1:-}" in
   render)
     out="${2:?usage: install.sh render DIR}"
     mkdir -p "$out"
-    for unit in qtickets-pipeline.service qtickets-pipeline.timer; do render "$here/$unit" > "$out/$unit"; done
+    for unit in qtickets-pipeline.service qtickets-pipeline.timer qtickets-webhooks.service; do
+      render "$here/$unit" > "$out/$unit"
+    done
     ;;
   systemd)
     check
@@ -44,6 +47,15 @@ case "${1:-}" in
     systemctl daemon-reload
     systemctl enable --now qtickets-pipeline.timer
     systemctl list-timers qtickets-pipeline.timer --no-pager
+    ;;
+  webhooks)
+    check
+    grep -q '^QTICKETS_WEBHOOK_SECRET=.' "$home/.env" || fail "$home/.env sets no QTICKETS_WEBHOOK_SECRET: the receiver cannot check signatures without it"
+    dest="${SYSTEMD_DIR:-/etc/systemd/system}"
+    render "$here/qtickets-webhooks.service" > "$dest/qtickets-webhooks.service"
+    systemctl daemon-reload
+    systemctl enable --now qtickets-webhooks.service
+    systemctl status qtickets-webhooks.service --no-pager | head -5
     ;;
   cron)
     check
@@ -62,7 +74,7 @@ case "${1:-}" in
     render "$here/logrotate"
     ;;
   *)
-    echo "usage: $0 systemd | cron | check | render DIR | render-cron | render-logrotate   (QTICKETS_HOME=$home QTICKETS_USER=$user)" >&2
+    echo "usage: $0 systemd | webhooks | cron | check | render DIR | render-cron | render-logrotate   (QTICKETS_HOME=$home QTICKETS_USER=$user)" >&2
     exit 2
     ;;
 esac

@@ -54,6 +54,9 @@ def test_units_render_with_every_path_from_one_variable(tmp_path):
     assert "ExecStart=/srv/qtickets/.venv/bin/qtickets-pipeline run" in service and "User=svc" in service
     assert "WorkingDirectory=/srv/qtickets" in service
     assert not re.search(r"@\w+@", service + (tmp_path / "qtickets-pipeline.timer").read_text())
+    webhooks = (tmp_path / "qtickets-webhooks.service").read_text()
+    assert "ExecStart=/srv/qtickets/.venv/bin/qtickets-pipeline webhooks serve --host 127.0.0.1" in webhooks
+    assert "User=svc" in webhooks and not re.search(r"@\w+@", webhooks)
     cron = subprocess.run([str(REPO / "orchestrate" / "systemd" / "install.sh"), "render-cron"], env=env,
                           capture_output=True, text=True, check=True, timeout=30).stdout
     assert cron.startswith("*/30 * * * * cd /srv/qtickets && .venv/bin/qtickets-pipeline run")

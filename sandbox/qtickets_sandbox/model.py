@@ -30,6 +30,16 @@ class BadSemantics(ValueError):
     pass
 
 
+def later(row: dict, t: datetime) -> str:
+    """The `updated_at` a change at `t` gives an order or a basket: `t`, but always after the one it had
+    (production's rows are stamped by one clock that only moves forward; the simulation's jittered stamps
+    could otherwise go back, e.g. a payment a few seconds after a basket stamped at checkout)."""
+    previous = row.get("updated_at")
+    if previous and parse(previous) >= t:
+        return fmt(parse(previous) + timedelta(seconds=1))
+    return fmt(t)
+
+
 def parse_semantics(raw, current: dict | None = None) -> dict:
     """`current` updated with the known boolean switches of `raw`; anything else is rejected."""
     if not isinstance(raw, dict):
@@ -317,7 +327,7 @@ class State:
         rng = self.rng
         order["payed"] = True
         order["payed_at"] = fmt(t)
-        order["updated_at"] = fmt(t + timedelta(seconds=rng.randint(1, 6)))
+        order["updated_at"] = later(order, t + timedelta(seconds=rng.randint(1, 6)))
         if rng.random() < 0.9:
             order["payment_card_number"] = (
                 f"{rng.choice('245')}{rng.randint(10**4, 10**5 - 1)}******{rng.randint(1000, 9999)}"
@@ -328,7 +338,7 @@ class State:
             b["pdf_url"] = f"https://example.org/ticket/pdf/{order['uniqid']}/{token}"
             b["passbook_url"] = f"https://example.org/ticket/passbook/{order['uniqid']}/{token}"
             b["ticket_amount"] = b["price"]
-            b["updated_at"] = fmt(t)
+            b["updated_at"] = later(b, t)
         self.recent_paid.append(order["id"])
         self.changed(order, "payed")
         return True
@@ -338,13 +348,14 @@ class State:
         if order["payed"] or order["deleted_at"]:
             return False
         stamp = fmt(t)
-        order["updated_at"] = order["deleted_at"] = stamp
+        order["deleted_at"] = stamp
+        order["updated_at"] = later(order, t)
         for b in order["baskets"]:
             b.update(
                 barcode=None,
                 pdf_url=None,
                 passbook_url=None,
-                updated_at=stamp,
+                updated_at=later(b, t),
                 deleted_at=stamp,
                 refunded_amount=0,
                 refunded_deduction_amount=0,
@@ -362,12 +373,13 @@ class State:
         stamp = fmt(t)
         for b in live:
             b.update(
-                refunded_at=stamp, refunded_amount=b["price"], refunded_deduction_amount=0, updated_at=stamp
+                refunded_at=stamp, refunded_amount=b["price"], refunded_deduction_amount=0,
+                updated_at=later(b, t),
             )
             self._release(b["show_id"], b["seat_id"])
         if live:
             if self.semantics["refund_bumps_order"]:
-                order["updated_at"] = stamp
+                order["updated_at"] = later(order, t)
             self.changed(order, "refunded", refunded_baskets=live)
         return len(live)
 
@@ -376,7 +388,7 @@ class State:
         if not order["payed"] or order["deleted_at"] or b["refunded_at"] or b["checked_at"]:
             return False
         b["checked_at"] = fmt(t)
-        b["updated_at"] = fmt(t + timedelta(seconds=self.rng.randint(0, 3)))
+        b["updated_at"] = later(b, t + timedelta(seconds=self.rng.randint(0, 3)))
         # Scans do not bump the order's updated_at (as captured).
         self.changed(order, "checked", checked_basket=b)
         return True
@@ -388,7 +400,7 @@ class State:
         if not b["checked_at"]:
             return False
         b["checked_at"] = None
-        b["updated_at"] = fmt(t)
+        b["updated_at"] = later(b, t)
         self.changed(order, "checked", unchecked_basket=b)
         return True
 
@@ -399,7 +411,7 @@ class State:
         if not order["payed"] or order["deleted_at"] or b["refunded_at"]:
             return False
         b["client_name"] = self.edit_rng.choice(catalog.FIRST_NAMES)
-        b["updated_at"] = fmt(t)
+        b["updated_at"] = later(b, t)
         self.changed(order)
         return True
 

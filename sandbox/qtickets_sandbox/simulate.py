@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from .catalog_build import build_client, build_discounts, build_event, build_promo_codes
-from .model import State
+from .model import State, later
 from .timefmt import fmt, parse
 
 HISTORY_DAYS = 28
@@ -223,7 +223,7 @@ class Simulation:
             live = [o for o in st.orders.values() if not o["deleted_at"]]
             for order in self.rng.sample(live, k=min(n, len(live))):
                 if order["payed"]:
-                    order["updated_at"] = fmt(t)
+                    order["updated_at"] = later(order, t)
                     st.changed(order)
                 else:
                     st.pay(order, t)

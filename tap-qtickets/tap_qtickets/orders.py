@@ -14,8 +14,9 @@ from tap_qtickets.client import QTicketsStream
 from tap_qtickets.decoding import JSON_DECODER, page_decoder, row_type
 from tap_qtickets.errors import RetriesExhaustedError
 from tap_qtickets.handoff import HandedOver, Handover
-from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, record_error, to_api_datetime
+from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, to_api_datetime
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
+from tap_qtickets.order_records import ORDER_FIELDS_FOR_SALES, baskets_of, zone_of
 from tap_qtickets.pagination import ShowRef
 from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
 
@@ -27,12 +28,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 SALES_BATCH_BASKETS = 2000
-ORDER_FIELDS_FOR_SALES = {
-    "order_id": "id", "event_id": "event_id", "client_id": "client_id", "payed": "payed",
-    "payed_at": "payed_at", "order_created_at": "created_at", "order_updated_at": "updated_at",
-    "order_deleted_at": "deleted_at", "currency_id": "currency_id", "promo_code_id": "promo_code_id",
-    "discount_id": "discount_id", "utm": "utm",
-}
 ORDER_FIELDS_FOR_PASSES = ("id", "updated_at", "event_id")  # what the passes' checks read
 BASKET_FIELDS_FOR_PASSES = ("updated_at",)  # the ticket tracker
 FRESH_TICKET_FIELD = "barcode"  # decoded (hashed, never written unless selected) when the fallback runs
@@ -410,9 +405,8 @@ class OrdersStream(QTicketsStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """`row` holds the keys of `order_row` only (decoded with it): it is conformed in place."""
-        baskets = row.pop("baskets", None) or []
-        if not isinstance(baskets, list):
-            raise record_error(self.name, row.get("id"), "baskets", f"expects array, got {baskets!r:.80}")
+        baskets = baskets_of(row, self.name)
+        row.pop("baskets", None)
         row["tickets_count"] = len(baskets)
         self.normalize.conform(row)
         if baskets and self.sales is not None:
@@ -474,8 +468,7 @@ class SalesStream(HandedOver, QTicketsStream):
         basket_part, unselected = self.parts[1], self.unselected
         for order_fields, baskets in self.take_handed():
             for basket in baskets:
-                seat = str(basket.get("seat_id") or "")
-                basket["zone_id"] = seat.rsplit("-", 1)[0] if "-" in seat else (seat or None)
+                basket["zone_id"] = zone_of(basket.get("seat_id"))
                 basket_part.conform(basket)
                 basket.update(order_fields)  # the order's values win, as for `{**basket, **order_part}`
                 for key in unselected:

@@ -28,7 +28,10 @@ from target_clickhouse.redaction import redact, redact_url
 from target_clickhouse.tls import TlsSettings
 
 DEFAULT_EMBEDDED_DIR = Path("data") / "clickhouse"
-LOCK_POLL_SECONDS = 0.5
+LOCK_POLL_SECONDS = 0.5  # between two tries to open after a failed start with the directory free
+# While the directory is held, its flock is probed this often (a cheap syscall, not an open): a process that
+# holds it only now and then (the webhook receiver, between batches) is taken turns with at once.
+LOCK_PROBE_SECONDS = 0.05
 RETRIED_FAILED_STARTS = 3
 logger = logging.getLogger("target-clickhouse.connection")
 # clickhouse-connect logs "Unexpected Http Driver Exception" before raising what `_open_http` reports in
@@ -124,7 +127,11 @@ def _open_chdb(path: str, wait_seconds: float) -> Client:
                     logger.warning("embedded ClickHouse directory %s is in use by %s; waiting up to %.0f s",
                                    path, holder, wait_seconds)
                     waited = True
-                time.sleep(LOCK_POLL_SECONDS)
+                if locked:
+                    while directory_is_locked(path) and time.monotonic() < deadline:
+                        time.sleep(LOCK_PROBE_SECONDS)
+                else:
+                    time.sleep(LOCK_POLL_SECONDS)
                 continue
             if locked:
                 holder = directory_holder(path) or "another process"

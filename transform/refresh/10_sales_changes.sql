@@ -6,7 +6,8 @@
 -- Which rows changed: `since.sales` selects the staging rows written since the last refresh (a version above
 -- its watermark `version.sales`, or an _sdc_batched_at after it; watermarks.py). Of a ticket's new rows the
 -- newest by the source's own clock wins: its `src_version` (the later of the ticket's and its order's
--- updated_at), then the arrival order (_sdc_version). So a row that arrives late but shows an older state
+-- updated_at), then the ticket's updated_at, then the order's (each only grows, so a later state is ahead in
+-- one of the three), and only then the arrival order (_sdc_version). So a row that arrives late but shows an older state
 -- (a webhook delivered again, out of order) never replaces a newer one, here nor in the mart (the filter at
 -- the end). A ticket whose new rows all carry lower versions (written by something other than the target)
 -- and the tickets of changed events (found in staging: a refresh that stopped after deleting their mart
@@ -44,7 +45,7 @@ WITH
         (
             SELECT * FROM base
             WHERE ({{ since.sales }}) AND _sdc_version > {{ version.sales }}
-            ORDER BY account, id, src_version DESC, _sdc_version DESC
+            ORDER BY account, id, src_version DESC, updated_at DESC, order_updated_at DESC, _sdc_version DESC
             LIMIT 1 BY account, id
         )
         UNION ALL
@@ -56,7 +57,7 @@ WITH
                                          WHERE payed AND (account, event_id) IN changed_events)
                        AND (account, id) NOT IN (SELECT account, id FROM since
                                                  WHERE newest > {{ version.sales }})))
-            ORDER BY account, id, src_version DESC, _sdc_version DESC
+            ORDER BY account, id, src_version DESC, updated_at DESC, order_updated_at DESC, _sdc_version DESC
             LIMIT 1 BY account, id
         )
     ),
@@ -109,15 +110,18 @@ LEFT JOIN events AS e ON e.account = t.account AND e.id = t.event_id
 ) AS changed
 LEFT JOIN
 (
-    SELECT account, ticket_id, greatest(ifNull(updated_at, toDateTime64(0, 6, 'UTC')),
-                                        ifNull(order_updated_at, toDateTime64(0, 6, 'UTC'))) AS mart_src_version
+    SELECT account, ticket_id,
+           (greatest(ifNull(updated_at, toDateTime64(0, 6, 'UTC')), ifNull(order_updated_at, toDateTime64(0, 6, 'UTC'))),
+            ifNull(updated_at, toDateTime64(0, 6, 'UTC')), ifNull(order_updated_at, toDateTime64(0, 6, 'UTC')))
+                                                                                         AS mart_src_version
     FROM current
 ) AS m ON m.account = changed.account AND m.ticket_id = changed.ticket_id
 -- Only what differs from the mart and is not older than it: a ticket sent again unchanged (every run re-reads
 -- its look-back) is no change, nor is a ticket that never was in the mart and still is not a paid one, nor a
 -- row older (by the source's clock) than the mart's. (Rebuilding: every row.)
 WHERE NOT {{ incremental }}
-   OR (m.mart_src_version <= changed.src_version
+   OR (m.mart_src_version <= (changed.src_version, ifNull(changed.updated_at, toDateTime64(0, 6, 'UTC')),
+                              ifNull(changed.order_updated_at, toDateTime64(0, 6, 'UTC')))
        AND ((changed.status != '' AND (changed.account, changed.ticket_id, changed.order_id, changed.status,
                                        changed.price, changed.original_price, changed.discount_value,
                                        changed.refunded_amount, changed.event_id, changed.show_id,
