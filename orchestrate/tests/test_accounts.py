@@ -28,9 +28,11 @@ STAGING = ("events", "shows", "orders", "sales", "inventory", "discounts", "prom
 
 def with_heir(project: Path, root: Path) -> Path:
     """The installed project with a second account declared as in docs/production.md 5.1 (its plugins'
-    installs shared: an heir with the same pip_url uses tap-qtickets' venv)."""
+    installs shared: an heir with the same pip_url uses tap-qtickets' venv). The pip_urls name the installed
+    project's paths: Meltano fingerprints a venv by its pip_url, and another one would reinstall the shared
+    venvs under the other tests' feet."""
     root.mkdir()
-    text = (REPO / "meltano.yml").read_text()
+    text = (REPO / "meltano.yml").read_text().replace("${MELTANO_PROJECT_ROOT}", str(project))
     loaders = "\n  loaders:\n"
     assert loaders in text
     (root / "meltano.yml").write_text(text.replace(loaders, HEIR + loaders, 1))

@@ -18,7 +18,8 @@ def test_doctor_passes_then_names_each_failure(project, tmp_path):
         assert "does not exist yet: the first run creates it" in first.stdout
         assert not (tmp_path / "ch").exists()
 
-        assert pipe.cli("run").returncode == 0
+        ran = pipe.cli("run")
+        assert ran.returncode == 0, ran.stderr[-3000:]
         good = pipe.cli("doctor")
         assert good.returncode == 0, good.stdout + good.stderr[-2000:]
         names = [line.split()[1] for line in good.stdout.splitlines()]
