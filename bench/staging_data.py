@@ -200,8 +200,11 @@ def half_hour_load(account: Account, new: int, resent: int, scanned: int, refund
     kinds = {
         "new": f"SELECT {top} + number AS id, {now} - 1800 + intDiv(number * 1800, {new}) AS t, "
                f"false AS scan_now, false AS refund_now FROM numbers({new})",
-        "resent": f"SELECT {a.tickets} - 1 - number AS id, {a.ticket_time(f'{a.tickets} - 1 - number')} "
-                  f"AS t, false AS scan_now, false AS refund_now FROM numbers({resent})",
+        # A re-read sends a ticket as it is now: not one a half-hour load scanned or refunded (their rows
+        # carry `now`), whose re-sent original would be an older state by the source's clock.
+        "resent": f"SELECT id, {a.ticket_time('id')} AS t, false AS scan_now, false AS refund_now FROM "
+                  f"(SELECT {a.tickets} - 1 - number AS id FROM numbers({resent})) WHERE id NOT IN "
+                  f"(SELECT id FROM {a.table('sales')} WHERE updated_at >= {ts(str(now))})",
         "scanned": f"SELECT id, {a.ticket_time('id')} AS t, true AS scan_now, false AS refund_now "
                    f"FROM ({live})",
         "refunded": f"SELECT id, {a.ticket_time('id')} AS t, false AS scan_now, true AS refund_now "
