@@ -52,6 +52,16 @@ STAGING = {
 
 
 @pytest.fixture
+def sandbox():
+    """The end-to-end tests' organiser: small, with every kind of ticket (a module may define its own)."""
+    from pipeline_testing import TOKEN
+    from qtickets_sandbox.testing import SandboxServer
+
+    with SandboxServer(seed=8, orders=250, events=4, token=TOKEN) as sb:
+        yield sb
+
+
+@pytest.fixture
 def settings(tmp_path, monkeypatch):
     """Settings of the real project (its transform/ folder) pointed at a fresh chdb directory."""
     for var in ("CLICKHOUSE_URL", "CLICKHOUSE_DATABASE", "REPORT_TZ", "MELTANO_ENVIRONMENT"):

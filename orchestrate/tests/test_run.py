@@ -20,18 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from pipeline_testing import BIN, TOKEN, Pipeline, assert_exact, runs, utc
 from qtickets_pipeline.overlap import RunLock
-from qtickets_sandbox.testing import SandboxServer
 
 pytestmark = pytest.mark.e2e
 
 MSK = ZoneInfo("Europe/Moscow")
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\S+: .+$")
-
-
-@pytest.fixture
-def sandbox():
-    with SandboxServer(seed=8, orders=250, events=4, token=TOKEN) as sb:
-        yield sb
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from pipeline_testing import (
     expected_sales,
     sales_differences,
 )
-from qtickets_sandbox.testing import SandboxServer
 from webhook_testing import SECRET, Receiver, sign
 
 pytestmark = pytest.mark.e2e
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.e2e
 FAULTS = {"seed": 4, "duplicate": {"rate": 0.1}, "out_of_order": {"rate": 0.2, "hold": 4},
           "delayed": {"rate": 0.05, "seconds": 3}}
 EVERY_KIND = {"create": 30, "pay": 25, "scan": 18, "edit": 7, "cancel": 8, "refund": 8, "uncheck": 4}
-
-
-@pytest.fixture
-def sandbox():
-    with SandboxServer(seed=8, orders=250, events=4, token=TOKEN) as sb:
-        yield sb
 
 
 @pytest.fixture
