@@ -74,4 +74,4 @@ lock: $(UV)
 	$(COMPILE) $(if $(UPGRADE),$(if $(filter all,$(UPGRADE)),--upgrade,--upgrade-package $(UPGRADE))) -c $(LOCK) requirements-dev.in -o $(DEV_LOCK)
 
 clean:
-	rm -rf $(VENV) .meltano data .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-bench .meltano data .pytest_cache .ruff_cache .mypy_cache

@@ -18,8 +18,10 @@ Usage: .venv/bin/python bench/tap.py [--sizes 100000,400000] [--incremental-size
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from pathlib import Path
 import requests
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 STREAMS = ("orders", "sales")
 # An explicit window start, so the tap and the raw loop send byte-identical first requests.
@@ -39,11 +42,12 @@ START_API = "2000-01-01T03:00:00+03:00"  # the same instant as the API writes it
 
 
 @contextmanager
-def sandbox(orders: int, events: int = 40):
+def sandbox(orders: int, events: int = 40, history_days: int = 28):
     """`qtickets-sandbox serve` in a child process (its memory stays out of the tap's figures)."""
     started = time.perf_counter()
     proc = subprocess.Popen([str(BIN / "qtickets-sandbox"), "serve", "--port", "0", "--seed", "1",
-                             "--orders", str(orders), "--events", str(events), "--token", TOKEN],
+                             "--orders", str(orders), "--events", str(events), "--token", TOKEN,
+                             "--history-days", str(history_days)],
                             stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
@@ -91,8 +95,27 @@ def raw_loop(base_url: str, page_size: int) -> tuple[int, float, float]:
             since, page, seen_at_since = last, 1 + len(at_last) // len(data), at_last
 
 
+def tap_cli() -> str:
+    """The tap as Meltano installs it (meltano.yml's pip_url: the tap alone, pinned by requirements.lock) in a
+    venv of its own, so its start-up is not the dev venv's (whose chdb brings pandas and numpy, which the
+    SDK's joblib then imports). Built once under .venv-bench/ (editable: the working tree's code runs)."""
+    venv = REPO / ".venv-bench" / "tap-qtickets"
+    pins = hashlib.sha256(b"".join((REPO / name).read_bytes() for name in (
+        "requirements.lock", "tap-qtickets/pyproject.toml"))).hexdigest()
+    stamp = venv / ".installed"
+    if not (stamp.exists() and stamp.read_text() == pins):
+        shutil.rmtree(venv, ignore_errors=True)
+        uv = str(BIN / "uv")
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python",
+                        str(venv / "bin" / "python"), "-e", str(REPO / "tap-qtickets"), "-c",
+                        str(REPO / "requirements.lock")], check=True)
+        stamp.write_text(pins)
+    return str(venv / "bin" / "tap-qtickets")
+
+
 def write_catalog(config_path: Path, out: Path, streams: tuple[str, ...] = STREAMS) -> Path:
-    discover = [str(BIN / "tap-qtickets"), "--config", str(config_path), "--discover"]
+    discover = [tap_cli(), "--config", str(config_path), "--discover"]
     catalog = json.loads(subprocess.run(discover, capture_output=True, text=True, check=True).stdout)
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
@@ -111,7 +134,7 @@ def run_tap(workdir: Path, config: dict, state: dict | None = None,
     catalog = workdir / "catalog.json"
     if not catalog.exists():
         write_catalog(config_path, catalog, streams)
-    args = [str(BIN / "tap-qtickets"), "--config", str(config_path), "--catalog", str(catalog)]
+    args = [tap_cli(), "--config", str(config_path), "--catalog", str(catalog)]
     if state is not None:
         (workdir / "state.json").write_text(json.dumps(state))
         args += ["--state", str(workdir / "state.json")]

@@ -12,6 +12,7 @@ from . import api
 from .clock import start_time
 from .query import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from .server import Sandbox, base_url, make_server
+from .simulate import HISTORY_DAYS
 from .webhook_config import BadWebhooks, parse_config
 
 DEFAULT_TOKEN = "sandbox-token"
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--orders", type=_positive, default=2000 if name == "serve" else 500)
         p.add_argument("--events", type=_positive, default=12 if name == "serve" else 8)
+        p.add_argument("--history-days", type=_positive, default=HISTORY_DAYS,
+                       help="the orders are spread over this many days before the clock")
         p.add_argument("--token", default=DEFAULT_TOKEN)
         p.add_argument("--start-date", default=None, help="YYYY-MM-DD; the clock starts at 12:00 Moscow time")
         p.add_argument("--start-at", default=None,
@@ -98,7 +101,8 @@ def _build(args) -> Sandbox:
             parse_config(webhooks)
         except BadWebhooks as exc:
             raise SystemExit(f"qtickets-sandbox: --webhook-* options: {exc}") from exc
-    return Sandbox(args.seed, now, args.orders, args.events, args.token, semantics, webhooks)
+    return Sandbox(args.seed, now, args.orders, args.events, args.token, semantics, webhooks,
+                   args.history_days)
 
 
 def serve(args) -> int:

@@ -22,7 +22,7 @@ from .api import API_PREFIX, Api, Quirks, Response, json_response
 from .faults import BadRule, FaultBook
 from .live import BadLive, LiveActivity, LiveBusy
 from .model import BadSemantics, parse_semantics
-from .simulate import Simulation
+from .simulate import HISTORY_DAYS, Simulation
 from .webhook_config import BadWebhooks
 from .webhooks import WebhookHub
 
@@ -49,12 +49,13 @@ class Sandbox:
         token: str,
         semantics: dict | None = None,
         webhooks: dict | None = None,
+        history_days: int = HISTORY_DAYS,
     ):
         # Millions of long-lived, acyclic objects make GC passes slow: pause it while building, then
         # exempt what was built from collection.
         gc.disable()
         try:
-            self.sim = Simulation(seed, now, orders, events, semantics)
+            self.sim = Simulation(seed, now, orders, events, semantics, history_days)
         finally:
             gc.enable()
             gc.freeze()
@@ -63,6 +64,7 @@ class Sandbox:
         self.faults = FaultBook()
         self._log: deque[dict] = deque(maxlen=LOG_LIMIT)
         self._log_lock = threading.Lock()
+        self._in_flight = 0
         # Attached after the history is built: only changes from now on send webhooks.
         self.webhooks = WebhookHub(self.state)
         self.state.observer = self.webhooks.order_changed
@@ -86,12 +88,24 @@ class Sandbox:
         self.live.stop()
         self.webhooks.close()
 
-    def record(self, method: str, path: str, query: str, body: bytes, status, fault: str | None) -> None:
+    def request_started(self) -> int:
+        """An API request begins: how many are being served now, itself included."""
+        with self._log_lock:
+            self._in_flight += 1
+            return self._in_flight
+
+    def request_ended(self) -> None:
+        with self._log_lock:
+            self._in_flight -= 1
+
+    def record(self, method: str, path: str, query: str, body: bytes, status, fault: str | None,
+               in_flight: int) -> None:
         try:
             parsed = json.loads(body) if body.strip() else None
         except ValueError:
             parsed = body.decode("utf-8", "replace")
-        entry = {"method": method, "path": path, "query": query, "body": parsed, "status": status}
+        entry = {"method": method, "path": path, "query": query, "body": parsed, "status": status,
+                 "in_flight": in_flight}
         if fault:
             entry["fault"] = fault
         with self._log_lock:
@@ -208,6 +222,14 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL_PREFIX):
             self._send(sb.control(method, path, body), method)
             return
+        in_flight = sb.request_started()
+        try:
+            self._serve_api(sb, method, path, query, body, in_flight)
+        finally:
+            sb.request_ended()
+
+    def _serve_api(self, sb: Sandbox, method: str, path: str, query: str, body: bytes,
+                   in_flight: int) -> None:
         fault_name, terminal, quirks = None, None, Quirks()
         for rule in sb.faults.hit(path):
             if rule.fault == "delay":
@@ -222,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
                 terminal = rule
             fault_name = fault_name or rule.fault
         if terminal is not None and terminal.fault == "drop":
-            sb.record(method, path, query, body, None, "drop")
+            sb.record(method, path, query, body, None, "drop", in_flight)
             self.close_connection = True
             return
         if terminal is not None and terminal.fault == "status":
@@ -231,7 +253,7 @@ class Handler(BaseHTTPRequestHandler):
             response = sb.api.handle(method, path, query, self.headers, body, quirks)
         if terminal is not None and terminal.fault == "truncate":
             response.body = response.body[: len(response.body) // 2]
-        sb.record(method, path, query, body, response.status, fault_name)
+        sb.record(method, path, query, body, response.status, fault_name, in_flight)
         self._send(response, method)
 
     @staticmethod

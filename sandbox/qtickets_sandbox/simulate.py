@@ -1,8 +1,9 @@
 """The sandbox clock: a discrete-event simulation that builds the history and moves time on advance.
 
-History is produced by the same code as `advance`: N order arrivals are spread over the 28 days before
-the clock and every consequence (payment, expiry, cancellation, refund, scan, batch edit, event edit)
-is an event in one time-ordered queue; whatever lies beyond the clock waits there for later advances.
+History is produced by the same code as `advance`: N order arrivals are spread over the `history_days`
+(default 28) before the clock and every consequence (payment, expiry, cancellation, refund, scan, batch
+edit, event edit) is an event in one time-ordered queue; whatever lies beyond the clock waits there for
+later advances.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ HISTORY_DAYS = 28
 
 
 class Simulation:
-    def __init__(self, seed: int, now: datetime, orders: int, events: int, semantics: dict | None = None):
+    def __init__(self, seed: int, now: datetime, orders: int, events: int, semantics: dict | None = None,
+                 history_days: int = HISTORY_DAYS):
         self.state = State(seed, now, semantics)
+        self.history_days = history_days
         self.rng = self.state.rng
         self.queue: list[tuple[datetime, int, str, tuple]] = []
         self._seq = 0
-        self.rate_per_minute = max(orders, 50) / (HISTORY_DAYS * 24 * 60)
+        self.rate_per_minute = max(orders, 50) / (history_days * 24 * 60)
         self._build_catalogue(events, orders)
-        start = now - timedelta(days=HISTORY_DAYS)
-        span = HISTORY_DAYS * 24 * 3600
+        start = now - timedelta(days=history_days)
+        span = history_days * 24 * 3600
         for offset in sorted(self.rng.uniform(0, span) for _ in range(orders)):
             self.push(start + timedelta(seconds=int(offset)), "create", ())
         self.push(start + timedelta(hours=self.rng.uniform(1, 12)), "batch", ())
@@ -50,7 +53,7 @@ class Simulation:
                 )
         # General-admission capacity grows with the order volume so large benches never sell out.
         # (~2.1 tickets per order, unevenly spread, so leave a wide margin).
-        window_start = now - timedelta(days=HISTORY_DAYS)
+        window_start = now - timedelta(days=self.history_days)
         selling = [sid for sid, times in st.show_times.items() if times[1] > window_start]
         ga_seats = sum(1 for sid in selling for seat in st.layouts[sid] if seat["admission"])
         ga_capacity = math.ceil(n_orders * 6 / max(1, ga_seats))

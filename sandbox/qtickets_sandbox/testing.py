@@ -12,6 +12,7 @@ from decimal import Decimal
 from .clock import start_time
 from .inventory import TICKET_TRUTH_FIELDS
 from .server import Sandbox, base_url, make_server
+from .simulate import HISTORY_DAYS
 
 
 class SandboxServer:
@@ -27,11 +28,13 @@ class SandboxServer:
         now: datetime | None = None,
         semantics: dict | None = None,
         webhooks: dict | None = None,
+        history_days: int = HISTORY_DAYS,
     ):
         """`webhooks`: the body of POST /_sandbox/webhooks, applied once the history is built."""
         self.token = token
         self.sandbox = Sandbox(
-            seed, now or start_time(start_date), orders, events, token, semantics, webhooks
+            seed, now or start_time(start_date), orders, events, token, semantics, webhooks,
+            history_days,
         )
         self._server = make_server(self.sandbox, host, port)
         self.base_url = base_url(self._server)

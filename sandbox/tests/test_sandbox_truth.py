@@ -126,3 +126,17 @@ def test_same_seed_same_organiser_and_different_seed_differs():
     first, again, other = snapshot(5), snapshot(5), snapshot(6)
     assert first == again
     assert first[0] != other[0] and first[2] != other[2]
+
+
+def test_history_days_spreads_the_same_orders_over_a_longer_past(client, check_consistency):
+    with SandboxServer(seed=7, orders=300, events=8, token="t", start_date="2025-11-03",
+                       history_days=112) as sb:
+        api = client(sb)
+        orders, truth = api.every_order(), sb.truth()
+        check_consistency(api, truth)
+    now = datetime.fromisoformat(truth["now"])
+    created = [datetime.fromisoformat(o["created_at"]) for o in orders]
+    assert len(orders) == 300
+    assert now - timedelta(days=112) <= min(created) < now - timedelta(days=84) and max(created) <= now
+    recent = sum(now - c <= timedelta(days=28) for c in created)
+    assert 30 <= recent <= 120  # a quarter of the orders fall in the default 28 days, not all of them

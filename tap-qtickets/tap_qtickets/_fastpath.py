@@ -6,6 +6,8 @@ or after the last stream).
   `_prepare_request` and `_request`, the request counter, `update_sync_costs`), except that page n+1 is
   requested in a worker thread as soon as page n's answer is in, while page n's records are processed and
   written: the API's latency and the processing overlap (the next page's token depends only on the answer).
+  Where no token depends on an answer (one request per show: seats, barcodes), two requests are kept in
+  flight.
   `send_now` sends one request the same way outside the loop (a request sent ahead of its read).
 - For every record the SDK walks the deselection mask, calls the conformer, runs the stream-map loop and
   builds a RecordMessage object (`Stream._write_record_message`). When all of that is a no-op — no stream
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import typing as t
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from importlib.metadata import version
@@ -36,6 +39,7 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.tap_base import Tap
 
 from tap_qtickets.errors import QTicketsError
+from tap_qtickets.pagination import IndependentPages
 from tap_qtickets.schemas import ACCOUNT
 from tap_qtickets.sync_report import COMPLETE, FAILED, FULL, INCREMENTAL, SYNC_KEY
 from tap_qtickets.writer import BufferedMsgSpecWriter
@@ -53,6 +57,7 @@ PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version", "_prepare_r
                  "_sync_records", "_get_state_partition_context", "_write_starting_replication_value",
                  "_finalize_state", "_write_state_message")
 ENABLED = version("singer-sdk") in SUPPORTED_SDK
+REQUESTS_IN_FLIGHT = 2
 
 
 class PrefetchedPages(RESTStream):
@@ -64,25 +69,37 @@ class PrefetchedPages(RESTStream):
             return
         paginator = self.get_new_paginator() or SinglePagePaginator()
         request = self.request_decorator(self._request)
+        # Pages whose tokens do not depend on an answer (one request per show) keep two requests in
+        # flight, the most the API reference suggests (§13); a keyset page waits for the previous answer.
+        depth = REQUESTS_IN_FLIGHT if isinstance(paginator, IndependentPages) else 1
         with (self.get_http_request_counter() as request_counter,
-              ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-pages") as ahead):
+              ThreadPoolExecutor(depth, thread_name_prefix=f"{self.name}-pages") as ahead):
             request_counter.with_context(context)
-            prepared = self._prepare_request(context=context, page=paginator)
-            pending: Future | None = ahead.submit(request, prepared, context)
-            while pending is not None:
+            in_flight: deque[tuple[requests.PreparedRequest, Future]] = deque()
+
+            def send() -> None:
+                # Prepared here, on the consumer's thread: building a request reads the stream's state.
+                prepared = self._prepare_request(context=context, page=paginator)
+                in_flight.append((prepared, ahead.submit(request, prepared, context)))
+
+            send()
+            while in_flight:
+                if depth > 1:
+                    while len(in_flight) < depth and not paginator.finished:
+                        paginator.advance(None)  # type: ignore[arg-type]  # IndependentPages ignore it
+                        if not paginator.finished:
+                            send()
+                prepared, pending = in_flight.popleft()
                 response = pending.result()
                 request_counter.increment()
                 self.update_sync_costs(prepared, response, context)
-                # The SDK stops at a page without records; the tap's paginators stop at an empty or short
-                # page themselves, so a page whose rows were all filtered out does not end the read.
-                paginator.advance(response)
-                pending = None
-                if not paginator.finished:
-                    # Prepared here, on the consumer's thread: building a request reads the stream's state.
-                    prepared = self._prepare_request(context=context, page=paginator)
-                    pending = ahead.submit(request, prepared, context)
+                if depth == 1:
+                    # The SDK stops at a page without records; the tap's paginators stop at an empty or
+                    # short page themselves, so a page whose rows were all filtered out does not end the read.
+                    paginator.advance(response)
+                    if not paginator.finished:
+                        send()
                 yield from self.parse_response(response)
-
 
     def send_now(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
         """One request outside the page loop (the SDK's `_request`, with its retries): for a request a

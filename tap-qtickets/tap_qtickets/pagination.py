@@ -104,7 +104,12 @@ class ShowRef(t.NamedTuple):
     show_id: int
 
 
-class EachShow(BaseAPIPaginator[ShowRef]):
+class IndependentPages:
+    """A paginator whose next token never depends on the answer (advanced with `None`): its pages may be
+    requested before the previous answer is in."""
+
+
+class EachShow(IndependentPages, BaseAPIPaginator[ShowRef]):
     """One request per show, in order: the page token is the show."""
 
     def __init__(self, shows: t.Sequence[ShowRef]) -> None:
@@ -112,10 +117,10 @@ class EachShow(BaseAPIPaginator[ShowRef]):
         self._shows = shows
         self._next = 1
 
-    def has_more(self, response: requests.Response) -> bool:
+    def has_more(self, response: requests.Response | None) -> bool:
         return self._next < len(self._shows)
 
-    def get_next(self, response: requests.Response) -> ShowRef:
+    def get_next(self, response: requests.Response | None) -> ShowRef:
         show = self._shows[self._next]
         self._next += 1
         return show

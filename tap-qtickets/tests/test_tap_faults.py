@@ -121,3 +121,25 @@ def test_inventory_skips_a_show_that_disappeared(sb, caplog):
         rows = list(stream.get_records(context))
     assert "show 999999999 no longer exists" in caplog.text
     assert rows and {(r["event_id"], r["show_id"]) for r in rows} == {(real["event_id"], real["show_id"])}
+
+
+def test_seat_requests_keep_two_in_flight_and_their_order(sb):
+    """The API reference suggests at most two concurrent requests: the per-show seat GETs keep exactly two in
+    flight (each answer delayed, so they do overlap), and the rows still come in show order."""
+    truth = sb.truth()["inventory"]
+    shows = sorted({(r["event_id"], r["show_id"]) for r in truth}, key=lambda pair: pair[1], reverse=True)
+    assert len(shows) >= 3
+    payloads = [EventPayload(event_id, False, [{"id": show_id, "finish_date": None}])
+                for event_id, show_id in shows]
+    stream = TapQTickets(config=sandbox_config(sb)).streams["inventory"]
+    context = stream.preprocess_context(handed_context(payloads))
+    sb.set_faults([{"match": "/api/rest/v1/shows/", "fault": "delay", "seconds": 0.1}])
+    sb.clear_requests()
+    rows = list(stream.get_records(context))
+    seats = [entry for entry in sb.requests() if entry["path"].endswith("/seats")]
+    assert sorted(int(entry["path"].split("/")[-2]) for entry in seats) == sorted(s for _, s in shows)
+    assert max(entry["in_flight"] for entry in seats) == 2
+    assert list(dict.fromkeys(r["show_id"] for r in rows)) == [show_id for _, show_id in shows]
+    fields = ("event_id", "capacity", "free", "sold", "held", "disabled")
+    assert {(r["show_id"], r["zone_id"]): tuple(r[f] for f in fields) for r in rows} == {
+        (r["show_id"], r["zone_id"]): tuple(r[f] for f in fields) for r in truth}
