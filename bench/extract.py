@@ -169,7 +169,7 @@ def _vs_floor(run: dict) -> str:
             f"{run['seconds'] - run['raw_seconds']:.1f} s)")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     if sys.argv[1:2] == ["--replay"]:  # replay_process's child
         replay(sys.argv[2], json.loads(Path(sys.argv[3]).read_text()))
         return 0
@@ -178,7 +178,7 @@ def main() -> int:
     parser.add_argument("--live-events", type=int, default=150)
     parser.add_argument("--fallback-sizes", default="100000,400000")
     parser.add_argument("--fallback-events", type=int, default=30)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     live_shows(args.live_orders, args.live_events)
     sizes = [int(size) for size in args.fallback_sizes.split(",") if size]
     results = {size: fallback(size, args.fallback_events, round(HISTORY_DAYS * size / sizes[0]))

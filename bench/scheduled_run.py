@@ -8,7 +8,7 @@ the same embedded ClickHouse. Prints both wall times, their ratio, the requests,
 exists — the processes the run started. Goal (issue 15): the scheduled run ≤ 3 s, at most 4 Python
 processes (CLI, Meltano, tap, target).
 
-    .venv/bin/python bench/scheduled_run.py [--orders 3000] [--events 12] [--repeat 5]
+    .venv/bin/python bench/scheduled_run.py [--orders 3000] [--events 12] [--repeat 5] [--extract]
     .venv/bin/python bench/scheduled_run.py --floor REQUESTS.json ROWS.json CHDB_DIR   (the floor itself)
 """
 
@@ -80,6 +80,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--floor", nargs=3, metavar=("REQUESTS", "ROWS", "CHDB_DIR"))
+    parser.add_argument("--extract", action="store_true",
+                        help="then the extract cases (bench/extract.py, ~7 min): 150 events' live shows vs "
+                             "their raw seat GETs, the fallback at 100k and 400k orders")
     args = parser.parse_args()
     if args.floor:
         floor(*args.floor)
@@ -145,6 +148,10 @@ def main() -> int:
         print(f"  processes started: {len(pythons)} ({', '.join(Path(p).name for p in pythons)})")
     verdict = "OK" if run_s <= 3 else "OVER"
     print(f"goal: no-change scheduled run <= 3 s: {verdict}")
+    if args.extract:
+        import extract
+
+        return extract.main([])
     return 0
 
 
