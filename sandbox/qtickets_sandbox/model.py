@@ -96,6 +96,10 @@ class State:
         self.catalog_version = 0  # bumped when an event changes whether it sells
         self._sale_bounds: list[datetime] = []
         self._on_sale_cache: tuple = (None, [])
+        # A history longer than the default (simulate.py): orders before `sale_cutoff` buy tickets of events
+        # whose shows all finished before it, so the other events sell exactly as with the default history.
+        self.sale_cutoff: datetime | None = None
+        self._older_on_sale: tuple = (None, [])
         self._free_seats: dict[int, list[str]] = {}
         self._ga_taken: dict[int, dict[str, int]] = {}
         self.recent_paid: deque[int] = deque(maxlen=300)
@@ -208,10 +212,19 @@ class State:
         promo = self.rng.choice(codes) if codes and self.rng.random() < 0.6 else None
         return d["id"], promo, self.discount_pct[d["id"]]
 
+    def _last_finish(self, event: dict) -> datetime:
+        return max(self.show_times[show["id"]][3] for show in event["shows"])
+
     def create_order(self, t: datetime) -> dict | None:
         """A new unpaid order (seats held until payment, expiry or cancellation)."""
         rng = self.rng
         on_sale = self.on_sale(t)
+        if self.sale_cutoff is not None and t < self.sale_cutoff:
+            cutoff = self.sale_cutoff
+            if self._older_on_sale[0] is not on_sale:
+                older = [s for s in on_sale if self._last_finish(self.shows[s["id"]][1]) < cutoff]
+                self._older_on_sale = (on_sale, older)
+            on_sale = self._older_on_sale[1]  # none on sale: the order is not placed
         if not on_sale:
             return None
         count = rng.choices([1, 2, 3, 4, 6], weights=[40, 35, 12, 8, 5])[0]

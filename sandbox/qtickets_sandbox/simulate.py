@@ -18,6 +18,9 @@ from .model import State, later
 from .timefmt import fmt, parse
 
 HISTORY_DAYS = 28
+# Older events (a history longer than the default) are built this many days or more before the clock: their
+# shows (build_event: 60 days before to 90 after its `now`) all finish before the default history starts.
+OLDER_EVENTS_LAG_DAYS = 118
 
 
 class Simulation:
@@ -51,6 +54,7 @@ class Simulation:
                 self.push(
                     last_finish + timedelta(hours=rng.uniform(2, 48)), "deactivate_event", (event["id"],)
                 )
+        self._older_events(n_events)
         # General-admission capacity grows with the order volume so large benches never sell out.
         # (~2.1 tickets per order, unevenly spread, so leave a wide margin).
         window_start = now - timedelta(days=self.history_days)
@@ -67,6 +71,23 @@ class Simulation:
         st.discounts = {d["id"]: d for d in discounts}
         st.discount_pct = pct
         st.promo_codes = {p["id"]: p for p in build_promo_codes(rng, st.ids, discounts)}
+
+    def _older_events(self, n_events: int) -> None:
+        """For a history longer than the default at the same daily sales: as many more events per extra day
+        as the present ones, all finished before the default history starts, and the orders older than that
+        go to them (State.sale_cutoff). The present — live shows, their tickets, recent changes — is then
+        the default history's, whatever the length of the past."""
+        st, rng, now = self.state, self.rng, self.state.now
+        extra_days = self.history_days - HISTORY_DAYS
+        if extra_days <= 0:
+            return
+        for index in range(n_events, n_events + round(n_events * extra_days / HISTORY_DAYS)):
+            anchor = now - timedelta(days=OLDER_EVENTS_LAG_DAYS + rng.uniform(0, extra_days))
+            event, layouts = build_event(rng, st.ids, index, anchor)
+            st.add_event(event, layouts)
+            last_finish = max(st.show_times[s["id"]][3] for s in event["shows"])
+            self.push(last_finish + timedelta(hours=rng.uniform(2, 48)), "deactivate_event", (event["id"],))
+        st.sale_cutoff = now - timedelta(days=HISTORY_DAYS)
 
     def push(self, t: datetime, kind: str, args: tuple) -> None:
         self._seq += 1

@@ -128,15 +128,25 @@ def test_same_seed_same_organiser_and_different_seed_differs():
     assert first[0] != other[0] and first[2] != other[2]
 
 
-def test_history_days_spreads_the_same_orders_over_a_longer_past(client, check_consistency):
-    with SandboxServer(seed=7, orders=300, events=8, token="t", start_date="2025-11-03",
+def test_history_days_adds_a_past_and_keeps_the_present(client, check_consistency):
+    """A longer history at the same daily sales: the orders before the default 28 days buy tickets of older
+    events (all their shows finished before those 28 days), so the present ones sell as with the default
+    history."""
+    with SandboxServer(seed=7, orders=400, events=30, token="t", start_date="2025-11-03",
                        history_days=112) as sb:
         api = client(sb)
         orders, truth = api.every_order(), sb.truth()
         check_consistency(api, truth)
     now = datetime.fromisoformat(truth["now"])
+    cutoff = now - timedelta(days=28)
     created = [datetime.fromisoformat(o["created_at"]) for o in orders]
-    assert len(orders) == 300
+    assert 300 <= len(orders) <= 400  # an older order that finds no older event on sale is not placed
     assert now - timedelta(days=112) <= min(created) < now - timedelta(days=84) and max(created) <= now
-    recent = sum(now - c <= timedelta(days=28) for c in created)
-    assert 30 <= recent <= 120  # a quarter of the orders fall in the default 28 days, not all of them
+    assert 40 <= sum(c >= cutoff for c in created) <= 160  # the rate of the default history
+    assert len(truth["events"]) == 30 + 90  # 30 per 28 days
+    last_finish: dict[int, datetime] = {}
+    for show in truth["shows"]:
+        finish = datetime.fromisoformat(show["finish_date"])
+        last_finish[show["event_id"]] = max(finish, last_finish.get(show["event_id"], finish))
+    older = [o for o, c in zip(orders, created, strict=True) if c < cutoff]
+    assert older and all(last_finish[o["event_id"]] < cutoff for o in older)
