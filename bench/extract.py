@@ -160,6 +160,7 @@ def fallback(orders: int, events: int = 30, history_days: int = 28) -> dict:
     result = {label: {"seconds": run["seconds"], "requests": sum(run["kinds"].values()),
                       "kinds": dict(run["kinds"]), "raw_seconds": run.get("raw_seconds")}
               for label, run in runs.items()}
+    result["placed"] = {"orders": placed, "history_days": history_days}
     ratio = result["off"]["requests"] / result["auto"]["requests"]
     seconds = result["off"]["seconds"] / result["auto"]["seconds"]
     deep = result["off, deep pass"]["seconds"] / result["auto, deep pass"]["seconds"]
@@ -189,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                for size in sizes}
     if len(results) > 1:
         print("FALLBACK vs history size (no-change run, off): " + "; ".join(
-            f"{size} orders: {_vs_floor(r['off'])}, deep pass {_vs_floor(r['off, deep pass'])}"
-            for size, r in results.items()) + " (goal: the same)")
+            f"{r['placed']['orders']} orders over {r['placed']['history_days']} days: {_vs_floor(r['off'])}, "
+            f"deep pass {_vs_floor(r['off, deep pass'])}" for r in results.values()) + " (goal: the same)")
     return 0
 
 
