@@ -187,8 +187,15 @@ def _condition(column: str, op: str, value) -> Callable[[dict], bool]:
         return lambda row: any(v is not None for v in values(row))
     if op in ("in", "not in"):
         options = value if isinstance(value, list) else [value]
+        # `id in [...]` is a key lookup in the real API: integers match through a set, the same answer
+        # as comparing one by one (an int equals only ints, and floats of its value, which go that way).
+        integers = frozenset(o for o in options if o.__class__ is int)
 
         def hit(row):
+            if not many:
+                got = row.get(column)
+                if got.__class__ is int and (got in integers or len(integers) == len(options)):
+                    return got in integers
             return any(any(_compare("=", v, o) for o in options) for v in values(row))
 
         return hit if op == "in" else (lambda row: not hit(row))

@@ -66,6 +66,11 @@ def test_where_operators_match_a_client_side_filter(api):
             [{"column": "event_id", "operator": "in", "value": event_ids[:2]}],
             lambda o: o["event_id"] in event_ids[:2],
         ),
+        (  # options of other types match one by one: a numeric string or a float equals the integer
+            [{"column": "event_id", "operator": "in",
+              "value": [str(event_ids[0]), float(event_ids[1]), "x"]}],
+            lambda o: o["event_id"] in event_ids[:2],
+        ),
         (
             [{"column": "event_id", "operator": "not in", "value": event_ids[:1]}],
             lambda o: o["event_id"] != event_ids[0],

@@ -8,7 +8,6 @@ without a function call: that is most values, and the per-record cost is what bo
 from __future__ import annotations
 
 import datetime as dt
-import re
 import typing as t
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -55,47 +54,33 @@ def _utc_text(value: str) -> str:
     return parse_api_datetime(value).astimezone(dt.UTC).isoformat()
 
 
-_UTC_HOUR = {f"{hour:02d}": f"{hour - 3:02d}" for hour in range(3, 24)}  # Moscow hour → UTC, same day
+# Most API stamps are `YYYY-MM-DDTHH:MM:SS+03:00`. Moscow's offset is whole hours, so the UTC text is the
+# UTC text of the stamp's hour (`YYYY-MM-DDTHH`, converted once per hour by `datetime`, which also rejects
+# an invalid date) followed by its own minutes and seconds: two dictionary lookups per stamp. The table of
+# valid `:MM:SS+03:00` tails doubles as the check of the rest of the text; anything else goes through
+# `datetime`, so it is converted — or rejected — the same way.
+_UTC_TAIL = {f":{m:02d}:{s:02d}+03:00": f":{m:02d}:{s:02d}+00:00" for m in range(60) for s in range(60)}
+_UTC_HEAD: dict[str, str] = {}
+_UTC_HEAD_MAX = 1 << 14  # hours (~1.9 years): peak memory must not grow with history size
 
 
-@lru_cache(maxsize=1024)
-def _is_date(text: str) -> bool:
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
-# `YYYY-MM-DDTHH:MM:SS+03:00` with HH >= 03 (most API stamps): the UTC text is the same text with the hour
-# shifted, no datetime round trip. Anything else (other offsets, fractions, hours 00-02 that change the
-# date, invalid text) goes through `datetime`, so it is converted — or rejected — the same way.
-_MOSCOW_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(0[3-9]|1[0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\+03:00")
-_UTC_TEXT: dict[str, str] = {}  # converted stamps: ticket lines repeat their order's
-_UTC_TEXT_MAX = 1 << 14  # bounded: peak memory must not grow with history size
-
-
-def _convert_utc_text(value: str) -> str:
-    if _MOSCOW_STAMP.fullmatch(value) and _is_date(value[:10]):
-        text = f"{value[:11]}{_UTC_HOUR[value[11:13]]}{value[13:19]}+00:00"
-    else:
-        text = _utc_text(value)
-    if len(_UTC_TEXT) >= _UTC_TEXT_MAX:
-        _UTC_TEXT.clear()
-    _UTC_TEXT[value] = text
+def _utc_head(head: str) -> str:
+    text = _utc_text(f"{head}:00:00+03:00")[:13]
+    if len(_UTC_HEAD) >= _UTC_HEAD_MAX:
+        _UTC_HEAD.clear()
+    _UTC_HEAD[head] = text
     return text
 
 
 def to_utc_iso(value: t.Any) -> str | None:
     """`2025-03-14T18:02:11+03:00` → `2025-03-14T15:02:11+00:00`; empty → None."""
-    if type(value) is str:
-        text = _UTC_TEXT.get(value)
-        if text is not None:
-            return text
     try:
-        if type(value) is str and value:
-            return _convert_utc_text(value)
-        if value is None or value == "" or value == []:
+        if type(value) is str:
+            tail = _UTC_TAIL.get(value[13:])
+            if tail is not None:
+                return (_UTC_HEAD.get(value[:13]) or _utc_head(value[:13])) + tail
+            return _utc_text(value) if value else None
+        if value is None or value == [] or value == "":
             return None
         if isinstance(value, dt.datetime):
             return (value if value.tzinfo else value.replace(tzinfo=MOSCOW)).astimezone(dt.UTC).isoformat()
@@ -220,7 +205,8 @@ class FieldSet:
             copying += [f"    v = get({name!r})",
                         f"    if v is not None: out[{name!r}] = {_converted(convert, index)}",
                         f"    elif {name!r} in row: out[{name!r}] = None"]
-            changed = "v is not None" if convert in _INLINED else f"v is not None and type(v) is not k{index}"
+            changed = ("v is not None" if convert in _ALWAYS_CONVERTING
+                       else f"v is not None and type(v) is not k{index}")
             in_place += [f"    v = get({name!r})",
                          f"    if {changed}: row[{name!r}] = {_converted(convert, index)}"]
         keyed = []
@@ -228,7 +214,7 @@ class FieldSet:
             namespace["missing"] = missing_key
             keyed = [f"  if row.get({key!r}) is None:", "    raise missing()"]
         # Converters, types and caches bound as defaults: locals are cheaper to load than globals.
-        namespace.update(BadValue=BadValue, fail=fail or self._locate, utc=_UTC_TEXT.get)
+        namespace.update(BadValue=BadValue, fail=fail or self._locate)
         defaults = "".join(f", {name}={name}" for name in namespace)
         # The try block costs nothing until a value is wrong (Python >= 3.11 zero-cost exceptions).
         failed = ["  except BadValue as exc:", "    raise fail(row, exc) from None"]
@@ -256,16 +242,14 @@ class FieldSet:
 
 
 def _converted(convert: Converter, index: int) -> str:
-    """The expression converting `v` (not None) with converter `c{index}`: the common cases of the two
-    converters called most (a cached UTC stamp, an integer amount) without a function call."""
-    if convert is to_utc_iso:
-        return f"(utc(v) if type(v) is str else None) or c{index}(v)"
+    """The expression converting `v` (not None) with converter `c{index}`: an integer amount (the common
+    case of the money converter) without a function call."""
     if convert is to_decimal_str:
         return f"str(v) if type(v) is int else c{index}(v)"
     return f"v if type(v) is k{index} else c{index}(v)"
 
 
-_INLINED = (to_utc_iso, to_decimal_str)
+_ALWAYS_CONVERTING = (to_utc_iso, to_decimal_str)  # no value passes through them unchanged
 
 
 def compile_schema(schema: dict) -> Converter | None:

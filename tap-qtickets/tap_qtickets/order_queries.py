@@ -148,7 +148,7 @@ class IdKeyset(OrdersQuery):
         self._last = 0
 
     def paginator(self) -> IdKeysetPaginator:
-        return IdKeysetPaginator()
+        return IdKeysetPaginator(self._last)  # after the rows already read (a first page sent ahead)
 
     def payload(self, token: int) -> dict:
         where = [*self.where, {"column": "id", "operator": ">", "value": token}] if token else self.where

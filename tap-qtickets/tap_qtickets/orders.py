@@ -17,7 +17,7 @@ from tap_qtickets.handoff import HandedOver, Handover
 from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, to_api_datetime
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
 from tap_qtickets.order_records import ORDER_FIELDS_FOR_SALES, baskets_of, zone_of
-from tap_qtickets.pagination import ShowRef
+from tap_qtickets.pagination import ShowRef, page_is_last
 from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
 
 if t.TYPE_CHECKING:
@@ -53,7 +53,9 @@ class OrdersStream(QTicketsStream):
         self.ticket_pass: str | None = None  # which ticket pass ran (logged, and read by tests)
         self.from_pass = {"order": 0, "ticket": 0}  # records each pass emitted (the end-of-sync line)
         self.position: str | None = None  # the `updated_at` the order pass has reached (progress lines)
-        # The nested-filter probe, sent while the order pass still pages (its answer waits in a future).
+        # The nested-filter query's first page and its probe, sent while the order pass still pages (their
+        # answers wait in futures): the order pass's paging hides the nested filter's answer time.
+        self.ticket_query: tuple[IdKeyset, Future] | None = None
         self.probe: tuple[IdKeyset, Future] | None = None
         self._ahead: ThreadPoolExecutor | None = None
         self._decoders: dict[bool, tuple[type, msgspec.json.Decoder]] = {}
@@ -125,7 +127,13 @@ class OrdersStream(QTicketsStream):
     def _accepted(self, response: requests.Response, query: OrdersQuery) -> list[dict]:
         return query.accept(list(super().parse_response(response)), response)
 
-    def _read(self, query: OrdersQuery) -> Iterator[dict]:
+    def _read(self, query: OrdersQuery, first: Future | None = None) -> Iterator[dict]:
+        """The rows of `query`, whose first page may have been sent ahead (`first`: its answer)."""
+        if first is not None:
+            response = first.result()
+            yield from self._accepted(response, query)
+            if page_is_last(response):
+                return
         self.query = query
         yield from self.request_records(None)
 
@@ -176,7 +184,7 @@ class OrdersStream(QTicketsStream):
         finally:
             if self._ahead is not None:
                 self._ahead.shutdown(cancel_futures=True)
-            self._ahead, self.probe = None, None
+            self._ahead, self.probe, self.ticket_query = None, None, None
         self._check_bookmark(bookmark)
         if tracker.newest and (saved.bookmark is None or tracker.newest > saved.bookmark):
             saved.bookmark = tracker.newest
@@ -228,8 +236,11 @@ class OrdersStream(QTicketsStream):
                 tracker.see(row, sample=True)
                 if self.fresh is not None:
                     self.fresh.see(row)
-                if plan.try_basket_filter and self.probe is None and len(tracker.samples) >= tc.PROBE_SAMPLES:
-                    self.probe = self._send_ahead(self._probe_query(plan, tracker))
+                if plan.try_basket_filter:
+                    if self.ticket_query is None:  # the API answered: the nested-filter query can go ahead
+                        self.ticket_query = self._send_ahead(self._basket_filter_query(plan, start, tracker))
+                    if self.probe is None and len(tracker.samples) >= tc.PROBE_SAMPLES:
+                        self.probe = self._send_ahead(self._probe_query(plan, tracker))
                 yield row
             return
         except FiltersIgnoredError as exc:
@@ -259,7 +270,9 @@ class OrdersStream(QTicketsStream):
             try:
                 if tracker.samples:
                     self._probe_basket_filter(plan, tracker)
-                yield from self._emit(self._basket_filter_query(plan, order_since, tracker), tracker)
+                query, first = self.ticket_query or (
+                    self._basket_filter_query(plan, order_since, tracker), None)
+                yield from self._emit(query, tracker, first=first)
                 if tracker.samples:
                     saved.record_filter_check(tc.VERIFIED, plan.now)
                 self.ticket_pass = "nested filter"
@@ -278,7 +291,8 @@ class OrdersStream(QTicketsStream):
         return IdKeyset(len(tracker.samples), "nested-filter probe", where, self._changed_check(tracker))
 
     def _send_ahead(self, query: IdKeyset) -> tuple[IdKeyset, Future]:
-        """The one-page `query` sent now, in a thread: its answer is read later (`_probe_basket_filter`)."""
+        """The first page of `query` sent now, in a thread (one: with the page the order pass has in flight,
+        at most two requests at a time); its answer is read later (`_read`, `_probe_basket_filter`)."""
         prepared = self.build_prepared_request(method="GET", url=self.url_base + self.path,
                                                headers=self.http_headers, json=query.payload(0))
         if self._ahead is None:
@@ -395,8 +409,8 @@ class OrdersStream(QTicketsStream):
         yield from rows
 
     def _emit(self, query: OrdersQuery, tracker: tc.TicketTracker,
-              keep: t.Callable[[dict], bool] | None = None) -> Iterator[dict]:
-        for row in self._read(query):
+              keep: t.Callable[[dict], bool] | None = None, first: Future | None = None) -> Iterator[dict]:
+        for row in self._read(query, first):
             if keep is None or keep(row):
                 tracker.see(row)
                 yield row

@@ -86,8 +86,8 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetCursor]):
 class IdKeysetPaginator(BaseAPIPaginator[int]):
     """`id > last id of the previous page`, page 1 every time (0 = the first request, no id bound)."""
 
-    def __init__(self) -> None:
-        super().__init__(0)
+    def __init__(self, after: int = 0) -> None:
+        super().__init__(after)
 
     def has_more(self, response: requests.Response) -> bool:
         return not page_is_last(response)

@@ -29,12 +29,14 @@ def test_fast_utc_shift_matches_datetime_at_every_hour_and_day_boundary():
         text = (start + dt.timedelta(minutes=step)).isoformat()
         assert to_utc_iso(text) == _via_datetime(text), text
     for text in ("2025-03-14T18:02:11Z", "2025-03-14T18:02:11+0300", "2025-03-14 18:02:11",
-                 "2025-03-14T18:02:11.250000+03:00", "2025-03-14T18:02:11+05:00"):
+                 "2025-03-14T18:02:11.250000+03:00", "2025-03-14T18:02:11+05:00",
+                 "2025-W11-5T18:02:11+03:00", "2025-03-14T01:59:59+03:00"):
         assert to_utc_iso(text) == _via_datetime(text.replace("+0300", "+03:00")), text
 
 
 @pytest.mark.parametrize("bad", ["2025-13-14T18:02:11+03:00", "2025-02-30T18:02:11+03:00",
-                                 "2025-03-14T18:61:11+03:00", "2025-03-14T18:02:6x+03:00"])
+                                 "2025-03-14T18:61:11+03:00", "2025-03-14T18:02:6x+03:00",
+                                 "2025-03-14T24:02:11+03:00", "not-a-date-xy:02:11+03:00"])
 def test_fast_utc_shift_rejects_what_datetime_rejects(bad):
     with pytest.raises(ValueError):
         to_utc_iso(bad)

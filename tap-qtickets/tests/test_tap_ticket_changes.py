@@ -170,6 +170,28 @@ def test_unsupported_filter_is_not_retried_for_a_day_and_state_stays_on_failure(
         assert third["tap"].streams["orders"].ticket_pass == "nested filter"
 
 
+def test_the_nested_filter_query_is_sent_while_the_order_pass_pages_and_pages_on():
+    """Its first page goes out once the order pass has an answer (the nested filter may be slow), its
+    next pages continue after that page's last id, and every ticket comes out exact."""
+    with SandboxServer(seed=5, orders=1500, events=6, token=TOKEN, start_date="2025-11-03") as sb:
+        config, output = sandbox_config(sb, page_size=5, start_date="2025-10-01"), Output()
+        first = run_tap(config, streams=STREAMS)
+        output.absorb(first)
+        sb.advance(24 * 60)
+        sb.clear_requests()
+        second = run_tap(config, state=first["state"], streams=STREAMS)
+        output.absorb(second)
+        assert output.differences(sb.truth()) == {}
+        wheres = [[(c["column"], c["operator"]) for c in r["body"]["where"]] for r in sb.requests()
+                  if r["path"] == ORDERS]
+    nested = [i for i, where in enumerate(wheres) if ("updated_at", "<") in where]
+    order_pass = [i for i, where in enumerate(wheres) if where[0] == ("updated_at", ">=")]
+    assert second["tap"].streams["orders"].ticket_pass == "nested filter"
+    assert second["tap"].streams["orders"].from_pass["ticket"] > 5  # more than the first page holds
+    assert nested[0] < order_pass[-1], "the nested-filter query waited for the order pass"
+    assert len(nested) > 1 and all(("id", ">") in wheres[i] for i in nested[1:])
+
+
 def test_deep_pass_widens_the_look_back_once_a_day():
     with SandboxServer(seed=5, orders=600, events=5, token=TOKEN, start_date="2025-11-03") as sb:
         config = sandbox_config(sb, start_date="2025-10-01")
