@@ -3,16 +3,19 @@
 Prints:
   1. records/s of the tap (orders + sales, the CLI writing to a file, start-up included) vs a raw
      requests+json loop paging the same data in the same run, and their ratio (goal: >= 0.8), wall-clock
-     and per CPU-second; the two alternate `--rounds` times and the medians are compared. Both walk /orders
+     and per CPU-second; the two alternate `--rounds` times and the medians are compared, and so is each tap
+     run with the raw loop run just before it (the machine's speed drifts by up to ~1.5× between runs; pairs
+     of neighbours see the same machine). Both walk /orders
      the way the tap normally does: keyset pages (`where updated_at >= cursor`, `orderBy` updated_at then
      id, the cursor moved to each page's last `updated_at`), so the raw loop sends the same requests as
-     the tap's order pass (the tap then adds its ticket pass: a nested-filter probe and query);
+     the tap's order pass (the tap adds its ticket pass: the nested-filter query and its probe, sent
+     while the order pass pages);
   2. peak RSS of the tap process at two account sizes (goal: within 50 MB of each other; generating 1M
      orders takes the sandbox ~4 min and 6.5 GB, so the default pair is 100k vs 400k);
   3. API requests made by an incremental run after >= 50 order changes, on a small and a large account
      (goal: independent of history size).
 
-Usage: .venv/bin/python bench/tap.py [--sizes 100000,400000] [--incremental-sizes 10000,100000] [--rounds 3]
+Usage: .venv/bin/python bench/tap.py [--sizes 100000,400000] [--incremental-sizes 10000,100000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -206,7 +209,9 @@ def throughput_and_rss(orders: int, page_size: int, rounds: int) -> dict:
         if raws:
             records = raws[0][0]
             result.update(raw_records=records, raw_rps=records / statistics.median(r[1] for r in raws),
-                          raw_cpu_rps=records / statistics.median(r[2] for r in raws))
+                          raw_cpu_rps=records / statistics.median(r[2] for r in raws),
+                          # each tap run against the raw loop just before it: robust to the machine's drift
+                          paired=sorted(raw[1] / tap["seconds"] for raw, tap in zip(raws, taps, strict=True)))
         return result
 
 
@@ -215,7 +220,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,400000", help="two order counts for the RSS comparison")
     parser.add_argument("--incremental-sizes", default="10000,100000")
     parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3, help="tap runs and raw loops, alternating")
+    parser.add_argument("--rounds", type=int, default=5, help="tap runs and raw loops, alternating")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     inc_sizes = [int(s) for s in args.incremental_sizes.split(",")]
@@ -236,6 +241,10 @@ def main() -> None:
           f"rec/s, raw requests+json {first['raw_rps']:.0f} rec/s, ratio {ratio:.2f} (goal >= 0.8); "
           f"per CPU-second: tap {first['tap_cpu_rps']:.0f}, raw {first['raw_cpu_rps']:.0f}, "
           f"ratio {cpu_ratio:.2f}")
+    paired = first["paired"]
+    print(f"THROUGHPUT, each tap run / the raw loop run just before it: median "
+          f"{statistics.median(paired):.2f} (goal >= 0.8), range {paired[0]:.2f}–{paired[-1]:.2f} over "
+          f"{len(paired)} pairs")
     rss = [runs[s]["rss_mb"] for s in sizes]
     print(f"PEAK RSS: {', '.join(f'{s} orders {r:.1f} MB' for s, r in zip(sizes, rss, strict=True))}; "
           f"difference {max(rss) - min(rss):.1f} MB (goal <= 50 MB)")
