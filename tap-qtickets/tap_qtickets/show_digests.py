@@ -81,17 +81,33 @@ class FreshTickets:
 
     def in_window(self, barcode: t.Any, cut: str) -> bool:
         """Whether the ticket's order was updated at or after `cut` (an order the order pass emitted)."""
-        return cut != ALL_TICKETS and self.updated.get(_hash(str(barcode)), "") >= cut
+        return self.holds(_hash(str(barcode)), cut)
+
+    def holds(self, key: int, cut: str) -> bool:
+        """`in_window` for a barcode already hashed (`key`)."""
+        return cut != ALL_TICKETS and self.updated.get(key, "") >= cut
 
 
-def digest(rows: list[dict], fresh: FreshTickets | None, cut: str) -> str:
-    """The sum of the hashes of the tickets whose order was updated before `cut`."""
-    total = 0
+HashedTicket = tuple[int, int | None]  # (hash of what the list shows of the ticket, hash of its barcode)
+
+
+def hashed(rows: list[dict], barcodes: bool = True) -> list[HashedTicket]:
+    """A show's ticket list, hashed once for all the digests taken of it (barcode hashes only if
+    `barcodes`: they are what FreshTickets keeps)."""
+    out = []
     for row in rows:
-        barcode = row.get("barcode")
-        if fresh is not None and barcode and fresh.in_window(barcode, cut):
-            continue
-        total += _hash(repr([row.get(name) for name in TICKET_FIELDS]))
+        barcode = row.get("barcode") if barcodes else None
+        out.append((_hash(repr([row.get(name) for name in TICKET_FIELDS])),
+                    _hash(str(barcode)) if barcode else None))
+    return out
+
+
+def digest(tickets: list[HashedTicket], fresh: FreshTickets | None, cut: str) -> str:
+    """The sum of the hashes of the tickets whose order was updated before `cut`."""
+    if fresh is None or cut == ALL_TICKETS:
+        total = sum(content for content, _ in tickets)
+    else:
+        total = sum(content for content, key in tickets if key is None or not fresh.holds(key, cut))
     return f"{total % (1 << _BITS):016x}"
 
 
@@ -136,6 +152,7 @@ class ShowBarcodes(OrdersQuery):
         saved = self.saved.show_digests.get(str(show.show_id))
         comparable = saved is not None and (saved[0] == ALL_TICKETS or (
             self.fresh is not None and self.compare_from is not None and saved[0] >= self.compare_from))
-        changed = not comparable or saved[1] != digest(rows, self.fresh, saved[0])  # type: ignore[index]
-        kept = [self.next_cut, digest(rows, self.fresh, self.next_cut)]
+        tickets = hashed(rows, barcodes=self.fresh is not None)
+        changed = not comparable or saved[1] != digest(tickets, self.fresh, saved[0])  # type: ignore[index]
+        kept = [self.next_cut, digest(tickets, self.fresh, self.next_cut)]
         return [{"check": ShowCheck(show, changed=changed or blind, kept=kept, blind=blind)}]
