@@ -79,12 +79,9 @@ class FreshTickets:
         self.updated = {key: updated for key, updated in self.updated.items() if updated >= floor}
         self._prune_at = max(1 << 16, 2 * len(self.updated))
 
-    def in_window(self, barcode: t.Any, cut: str) -> bool:
-        """Whether the ticket's order was updated at or after `cut` (an order the order pass emitted)."""
-        return self.holds(_hash(str(barcode)), cut)
-
     def holds(self, key: int, cut: str) -> bool:
-        """`in_window` for a barcode already hashed (`key`)."""
+        """Whether the ticket whose barcode hashes to `key` belongs to an order updated at or after `cut` (an
+        order the order pass emitted)."""
         return cut != ALL_TICKETS and self.updated.get(key, "") >= cut
 
 

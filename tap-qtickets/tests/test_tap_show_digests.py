@@ -55,5 +55,6 @@ def test_fresh_tickets_keep_what_a_cut_can_still_need_and_no_more():
         fresh.see(order((start + dt.timedelta(seconds=10 * step)).isoformat(), f"87{step:010d}"))
     assert len(fresh.updated) < 10_000
     recent = start + dt.timedelta(seconds=10 * 69_000)  # within the lookback of the newest order
-    assert fresh.in_window("870000069000", recent.isoformat())
-    assert not fresh.in_window("870000000001", start.isoformat())  # forgotten
+    nothing = digest_of([], None, ALL_TICKETS)
+    assert digest_of([{"barcode": "870000069000"}], fresh, recent.isoformat()) == nothing  # left out
+    assert digest_of([{"barcode": "870000000001"}], fresh, start.isoformat()) != nothing  # forgotten
