@@ -293,7 +293,8 @@ def _pick_show(events: list[dict], now: dt.datetime) -> dict | None:
     shows = [(event, show) for event in events for show in event.get("shows") or ()]
     grace = float(tap_default("inventory_show_window"))
     for event, show in shows:
-        if not (event.get("deleted_at") or show.get("deleted_at")) and tc.show_is_live(show, now, grace):
+        span = tc.ShowSpan.of(int(event.get("id") or 0), show, event_deleted=bool(event.get("deleted_at")))
+        if span.is_live(now, grace):
             return show
     return shows[0][1] if shows else None
 

@@ -18,7 +18,14 @@ from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, to_api_
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
 from tap_qtickets.order_records import ORDER_FIELDS_FOR_SALES, baskets_of, zone_of
 from tap_qtickets.pagination import ShowRef, page_is_last
-from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
+from tap_qtickets.show_digests import (
+    ALL_TICKETS,
+    BARCODES_PATH_END,
+    FreshTickets,
+    ShowBarcodes,
+    ShowCheck,
+    digest_fields,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -30,7 +37,7 @@ if t.TYPE_CHECKING:
 SALES_BATCH_BASKETS = 2000
 ORDER_FIELDS_FOR_PASSES = ("id", "updated_at", "event_id")  # what the passes' checks read
 BASKET_FIELDS_FOR_PASSES = ("updated_at",)  # the ticket tracker
-FRESH_TICKET_FIELD = "barcode"  # decoded (hashed, never written unless selected) when the fallback runs
+FRESH_TICKET_FIELD = "barcode"  # decoded (never written unless selected) when the fallback runs
 BASKET_FILTER = "baskets.updated_at"
 BOOKMARK_AHEAD_TOLERANCE = dt.timedelta(minutes=10)  # clock skew between the API's writes and its Date header
 
@@ -353,12 +360,12 @@ class OrdersStream(QTicketsStream):
 
     def _check_shows(self, plan: tc.Plan, order_since: dt.datetime, saved: tc.TicketChangeState,
                      bookmark: str | None) -> list[ShowCheck]:
-        """Barcode digests of the live shows (and, on a deep pass, of the shows finished within the refund
-        horizon); the digests kept for the next run replace the saved ones."""
+        """Barcode digests of the live shows (and, on a deep pass, of every show finished within the refund
+        horizon, deleted ones included); the digests kept for the next run replace the saved ones."""
         shows = self.shared.shows or {}
         live = dt.timedelta(hours=self.live_show_hours)
         horizon = dt.timedelta(days=int(self.config["refund_horizon_days"]))
-        wanted = sorted((span for span in shows.values() if span.finished_within(plan.now, live)
+        wanted = sorted((span for span in shows.values() if span.is_live(plan.now, self.live_show_hours)
                          or (plan.deep and span.finished_within(plan.now, horizon))),
                         key=lambda span: span.show_id)
         window = tc.utc_text(order_since)
@@ -370,8 +377,9 @@ class OrdersStream(QTicketsStream):
                 bookmark))) if stamp]
             next_start = dt.datetime.fromisoformat(max(newest)) - self.lookback if newest else order_since
             next_cut = max(window, tc.utc_text(next_start))
-        query = ShowBarcodes([ShowRef(span.event_id, span.show_id) for span in wanted], saved, self.fresh,
-                             window if self.fresh is not None else None, next_cut)
+        fields = digest_fields(self.sales.normalize.fields.converters if self.sales is not None else ())
+        query = ShowBarcodes([ShowRef(span.event_id, span.show_id) for span in wanted], fields, saved,
+                             self.fresh, window if self.fresh is not None else None, next_cut)
         checks = [row["check"] for row in self._read(query)] if wanted else []
         if any(check.blind for check in checks):
             self.logger.warning("orders: GET /shows/{id}/barcodes did not list scan times (checked_at): "

@@ -1,16 +1,17 @@
 """Which shows had a ticket change the order pass cannot see, found without the nested filter.
 
-`GET /shows/{id}/barcodes` lists a show's currently valid tickets. A scan (`checked_at`), a holder edit
-(names), a seat change or a refund/cancellation (the ticket leaves the list) changes the show's *digest*, a
-sum of per-ticket hashes; the fallback compares it with the digest kept from the previous run and re-reads
-the orders of the events whose shows changed — only those, so a run without such changes re-reads nothing,
-whatever the size of the history.
+`GET /shows/{id}/barcodes` lists a show's currently valid tickets. A scan (`checked_at`), a refund or
+cancellation (the ticket leaves the list), or a change of what the sales records emit of a ticket that the
+list also shows (price, seat; the holder's names when they are selected) changes the show's *digest*, a sum
+of per-ticket hashes over those fields (`digest_fields`: only they are asked for). The fallback compares it
+with the digest kept from the previous run and re-reads the orders of the events whose shows changed —
+only those, so a run without such changes re-reads nothing, whatever the size of the history.
 
 A new sale must not count as a change: a digest leaves out the tickets of orders updated at or after its
 *cut*, which the order pass emits anyway. The cut kept with a digest is the next run's order-window start
 (order bookmark − lookback), so the next run, whose order pass reads every order updated since then, leaves
-out exactly the same tickets before comparing. Barcodes are admission secrets: they are hashed as soon as
-they are read, and only digests reach the state.
+out exactly the same tickets before comparing. Barcodes are admission secrets: they never leave the
+process — only digests reach the state.
 
 The list must show scans (`checked_at` is asked for in `select`); if it does not, the signal is blind to
 them and every live show counts as changed (the fallback then re-reads the orders of every event with a
@@ -23,36 +24,43 @@ import datetime as dt
 import hashlib
 import typing as t
 
+import msgspec
+
 from tap_qtickets.decoding import body_of
 from tap_qtickets.normalize import to_utc_iso
 from tap_qtickets.order_queries import OrdersQuery
 from tap_qtickets.pagination import EachShow, ShowRef, page_is_last, show_id_of
 
 if t.TYPE_CHECKING:
+    from collections.abc import Collection
+
     import requests
 
     from tap_qtickets.ticket_changes import TicketChangeState
 
-TICKET_FIELDS = ("barcode", "checked_at", "price", "admission", "seat_name", "zone_name", "row", "place",
-                 "client_name", "client_surname", "client_middlename")  # the list's fields, with the scan
+SCAN = "checked_at"
+# What the list shows of a ticket that a sales record holds too, besides the barcode and the scan.
+LISTED_SALES_FIELDS = ("price", "seat_name", "client_name", "client_surname", "client_middlename")
 BARCODES_PATH_END = "/barcodes"
 ALL_TICKETS = ""  # the cut of a digest that leaves nothing out (no order window was read to leave out)
 _BITS = 64
 
 
-def _hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=_BITS // 8).digest(), "big")
+def digest_fields(emitted: Collection[str]) -> tuple[str, ...]:
+    """The fields a digest covers (and the list is asked for): the barcode, the scan, and those of
+    `LISTED_SALES_FIELDS` the sales records emit (`emitted`)."""
+    return ("barcode", SCAN, *(name for name in LISTED_SALES_FIELDS if name in emitted))
 
 
 class FreshTickets:
-    """The tickets of the orders the order pass read — hashed barcode → their order's `updated_at` (UTC) —
+    """The tickets of the orders the order pass read — barcode → their order's `updated_at` (UTC) —
     kept from `keep_from` (the oldest cut a digest will be compared at) or `lookback` before the newest order,
     whichever is older: memory follows recent activity, not history."""
 
     def __init__(self, keep_from: str | None, lookback: dt.timedelta) -> None:
         self.keep_from = keep_from
         self.lookback = lookback
-        self.updated: dict[int, str] = {}
+        self.updated: dict[str, str] = {}
         self.newest: str | None = None  # the newest order `updated_at` read
         self._prune_at = 1 << 16
 
@@ -65,7 +73,7 @@ class FreshTickets:
         for basket in order.get("baskets") or ():
             barcode = basket.get("barcode")
             if barcode:
-                key = _hash(str(barcode))
+                key = str(barcode)
                 if self.updated.get(key, "") < updated:
                     self.updated[key] = updated
         if len(self.updated) >= self._prune_at:
@@ -79,23 +87,24 @@ class FreshTickets:
         self.updated = {key: updated for key, updated in self.updated.items() if updated >= floor}
         self._prune_at = max(1 << 16, 2 * len(self.updated))
 
-    def holds(self, key: int, cut: str) -> bool:
-        """Whether the ticket whose barcode hashes to `key` belongs to an order updated at or after `cut` (an
-        order the order pass emitted)."""
-        return cut != ALL_TICKETS and self.updated.get(key, "") >= cut
+    def holds(self, barcode: str, cut: str) -> bool:
+        """Whether the ticket with this barcode belongs to an order updated at or after `cut` (an order the
+        order pass emitted)."""
+        return cut != ALL_TICKETS and self.updated.get(barcode, "") >= cut
 
 
-HashedTicket = tuple[int, int | None]  # (hash of what the list shows of the ticket, hash of its barcode)
+HashedTicket = tuple[int, str | None]  # (hash of the ticket's digest fields, its barcode)
 
 
-def hashed(rows: list[dict], barcodes: bool = True) -> list[HashedTicket]:
-    """A show's ticket list, hashed once for all the digests taken of it (barcode hashes only if
-    `barcodes`: they are what FreshTickets keeps)."""
+def hashed(rows: list[dict], fields: tuple[str, ...]) -> list[HashedTicket]:
+    """A show's ticket list, hashed once for all the digests taken of it."""
+    encode, blake2b, from_bytes, size = msgspec.json.encode, hashlib.blake2b, int.from_bytes, _BITS // 8
     out = []
     for row in rows:
-        barcode = row.get("barcode") if barcodes else None
-        out.append((_hash(repr([row.get(name) for name in TICKET_FIELDS])),
-                    _hash(str(barcode)) if barcode else None))
+        get = row.get
+        barcode = get("barcode")
+        out.append((from_bytes(blake2b(encode(list(map(get, fields))), digest_size=size).digest(), "big"),
+                    str(barcode) if barcode else None))
     return out
 
 
@@ -118,15 +127,16 @@ class ShowCheck(t.NamedTuple):
 
 
 class ShowBarcodes(OrdersQuery):
-    """GET /shows/{id}/barcodes for `shows` (one request each); `accept` turns each answer into a ShowCheck.
+    """GET /shows/{id}/barcodes for `shows` (one request each), asking for `fields`; `accept` turns each
+    answer into a ShowCheck.
 
     `compare_from`: the oldest cut whose tickets `fresh` holds (digests with an older cut cannot be
     compared: their shows count as changed). `next_cut`: the cut of the digests kept for the next run."""
 
-    def __init__(self, shows: list[ShowRef], saved: TicketChangeState, fresh: FreshTickets | None,
-                 compare_from: str | None, next_cut: str) -> None:
+    def __init__(self, shows: list[ShowRef], fields: tuple[str, ...], saved: TicketChangeState,
+                 fresh: FreshTickets | None, compare_from: str | None, next_cut: str) -> None:
         super().__init__(page_size=0)
-        self.shows, self.saved, self.fresh = shows, saved, fresh
+        self.shows, self.fields, self.saved, self.fresh = shows, fields, saved, fresh
         self.compare_from, self.next_cut = compare_from, next_cut
         self.by_id = {show.show_id: show for show in shows}
 
@@ -134,7 +144,7 @@ class ShowBarcodes(OrdersQuery):
         return EachShow(self.shows)
 
     def payload(self, token: ShowRef) -> dict:
-        return {"select": list(TICKET_FIELDS)}
+        return {"select": list(self.fields)}
 
     def path(self, token: ShowRef) -> str:
         return f"/shows/{token.show_id}{BARCODES_PATH_END}"
@@ -145,11 +155,11 @@ class ShowBarcodes(OrdersQuery):
         if body is None or (isinstance(body, dict) and not page_is_last(response)):
             # Removed, or a list in pages this read does not follow: the event is re-read.
             return [{"check": ShowCheck(show, changed=True, kept=None, blind=False)}]
-        blind = any("checked_at" not in row for row in rows)
+        blind = any(SCAN not in row for row in rows)
         saved = self.saved.show_digests.get(str(show.show_id))
         comparable = saved is not None and (saved[0] == ALL_TICKETS or (
             self.fresh is not None and self.compare_from is not None and saved[0] >= self.compare_from))
-        tickets = hashed(rows, barcodes=self.fresh is not None)
+        tickets = hashed(rows, self.fields)
         changed = not comparable or saved[1] != digest(tickets, self.fresh, saved[0])  # type: ignore[index]
         kept = [self.next_cut, digest(tickets, self.fresh, self.next_cut)]
         return [{"check": ShowCheck(show, changed=changed or blind, kept=kept, blind=blind)}]

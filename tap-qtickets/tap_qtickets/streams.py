@@ -9,7 +9,7 @@ from tap_qtickets.client import QTicketsStream
 from tap_qtickets.decoding import body_of
 from tap_qtickets.handoff import HandedOver, Handover
 from tap_qtickets.pagination import EachShow, ShowRef, show_id_of
-from tap_qtickets.ticket_changes import ShowSpan, show_is_live
+from tap_qtickets.ticket_changes import ShowSpan
 
 if t.TYPE_CHECKING:
     import requests
@@ -51,7 +51,7 @@ class EventsStream(QTicketsStream):
             self.handover.add(EventPayload(event_id, bool(row.get("deleted_at")), shows))
             for show in shows:  # the orders stream's ticket-change fallback checks recent shows
                 if show.get("id") is not None:
-                    span = ShowSpan.of(event_id, show)
+                    span = ShowSpan.of(event_id, show, event_deleted=bool(row.get("deleted_at")))
                     self.shared.shows[span.show_id] = span  # type: ignore[index]
         city = row["city"] if isinstance(row.get("city"), dict) else {}
         flat = {**row, "city_name": city.get("name"), "city_timezone": city.get("timezone"),
@@ -104,11 +104,8 @@ class InventoryStream(HandedOver, QTicketsStream):
         return EachShow(self.shows)
 
     def in_window(self, event: EventPayload, show: dict) -> bool:
-        """Not deleted (nor its event) and live: not finished more than `inventory_show_window` hours ago
-        by the server's clock."""
-        if event.deleted or show.get("deleted_at"):
-            return False
-        return show_is_live(show, self.shared.clock.now(), self.live_show_hours)
+        span = ShowSpan.of(event.event_id, show, event_deleted=event.deleted)
+        return span.is_live(self.shared.clock.now(), self.live_show_hours)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         self.shows = [ShowRef(event.event_id, int(show["id"])) for event in self.take_handed()

@@ -8,9 +8,10 @@ The order pass (`updated_at` window) cannot see those, so every run adds a ticke
    it, production is unproven). It is self-checked twice: every returned order must hold such a basket,
    and a probe asks for orders the order pass just saw with such a basket (`id in …`) and must get all of
    them back. A failed check marks the filter unsupported for `RECHECK_AFTER`, and the run falls back to 2.
-2. Fallback: the orders of every event with a live show (not finished more than `inventory_show_window`
-   hours ago) — `where event_id in …` — and once per deep pass every order; either way only orders holding
-   a ticket changed since the ticket window start are emitted.
+2. Fallback: the orders of the events whose live shows (`ShowSpan.is_live`) had a ticket change, found by
+   per-show digests of their ticket lists (show_digests.py) — `where event_id in …`; a deep pass also
+   checks the shows finished within the refund horizon, deleted ones included. Only orders holding a ticket
+   changed since the ticket window start are emitted.
 
 A deep pass (due `deep_pass_hours` after the last one, judged by the server's clock and kept in state)
 widens both look-backs to `deep_lookback_minutes`. State lives in the orders bookmark under
@@ -131,25 +132,27 @@ class TicketTracker:
             self.samples.append(int(order["id"]))
 
 
-def show_is_live(show: dict, now: dt.datetime, grace_hours: float) -> bool:
-    """Not finished more than `grace_hours` ago (by `now`, the server's clock)."""
-    finish = show.get("finish_date")
-    return not finish or parse_api_datetime(finish) + dt.timedelta(hours=grace_hours) >= now
-
-
 @dataclass(frozen=True)
 class ShowSpan:
-    """A show as the ticket-change fallback needs it (deleted shows and events included: their tickets can
-    still be refunded)."""
+    """A show as the inventory and the ticket-change fallback need it (deleted shows and events included:
+    their tickets can still be refunded)."""
 
     event_id: int
     show_id: int
     finish: dt.datetime | None  # None: no finish date, always live
+    deleted: bool  # the show or its event: it will not take place
 
     @classmethod
-    def of(cls, event_id: int, show: dict) -> ShowSpan:
+    def of(cls, event_id: int, show: dict, *, event_deleted: bool = False) -> ShowSpan:
         finish = show.get("finish_date")
-        return cls(event_id, int(show["id"]), parse_api_datetime(finish) if finish else None)
+        return cls(event_id, int(show["id"]), parse_api_datetime(finish) if finish else None,
+                   event_deleted or bool(show.get("deleted_at")))
 
     def finished_within(self, now: dt.datetime, span: dt.timedelta) -> bool:
         return self.finish is None or self.finish + span >= now
+
+    def is_live(self, now: dt.datetime, grace_hours: float) -> bool:
+        """Taking place (neither it nor its event deleted) and not finished more than `grace_hours` ago (by
+        `now`, the server's clock): the shows whose seats are snapshotted and whose ticket changes are out
+        after the next run."""
+        return not self.deleted and self.finished_within(now, dt.timedelta(hours=grace_hours))

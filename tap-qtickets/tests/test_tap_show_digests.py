@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tap_qtickets.show_digests import ALL_TICKETS, FreshTickets, digest, hashed
+from tap_qtickets.show_digests import (
+    ALL_TICKETS,
+    LISTED_SALES_FIELDS,
+    FreshTickets,
+    digest,
+    digest_fields,
+    hashed,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -14,10 +21,11 @@ TICKETS = [
     {"barcode": "870000000002", "checked_at": None, "client_name": "Лев", "seat_name": "Партер: 1, 2"},
 ]
 CUT = "2025-11-03T09:00:00+00:00"
+EVERY_FIELD = digest_fields(LISTED_SALES_FIELDS)  # the sales records emit the holder's names (include_pii)
 
 
-def digest_of(rows: list[dict], fresh: FreshTickets | None, cut: str) -> str:
-    return digest(hashed(rows), fresh, cut)
+def digest_of(rows: list[dict], fresh: FreshTickets | None, cut: str, fields: tuple = EVERY_FIELD) -> str:
+    return digest(hashed(rows, fields), fresh, cut)
 
 
 def order(updated_at: str, *barcodes: str) -> dict:
@@ -32,6 +40,18 @@ def test_a_scan_an_edit_or_a_refund_changes_the_digest_and_the_order_of_the_list
     refunded = TICKETS[:1]
     assert len({before, digest_of(scanned, None, ALL_TICKETS), digest_of(edited, None, ALL_TICKETS),
                 digest_of(refunded, None, ALL_TICKETS)}) == 4
+
+
+def test_a_digest_covers_what_the_sales_records_emit_of_the_list_and_the_scan():
+    without_names = digest_fields({"id", "price", "seat_name", "checked_at"})
+    assert without_names == ("barcode", "checked_at", "price", "seat_name")
+    edited = [TICKETS[0], {**TICKETS[1], "client_name": "Пётр"}]
+    assert digest_of(edited, None, ALL_TICKETS, without_names) == digest_of(TICKETS, None, ALL_TICKETS,
+                                                                            without_names)
+    scanned = [{**TICKETS[0], "checked_at": "2025-11-03T18:40:00+03:00"}, TICKETS[1]]
+    bare = digest_fields(())  # no sales selected
+    assert bare == ("barcode", "checked_at")
+    assert digest_of(scanned, None, ALL_TICKETS, bare) != digest_of(TICKETS, None, ALL_TICKETS, bare)
 
 
 def test_tickets_of_orders_the_order_pass_read_since_the_cut_are_left_out():
