@@ -55,11 +55,14 @@ class GetOnlySession(requests.Session):
     def __init__(self, owner: str = "tap-qtickets") -> None:
         super().__init__()
         self.owner = owner
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         if (request.method or "").upper() != "GET":
             msg = f"refusing to send {request.method} {request.path_url}: tap-qtickets only issues GET"
             raise MethodNotAllowedError(msg)
+        if "proxies" not in kwargs:
+            kwargs["proxies"] = self.proxies_for(request)
         stream = kwargs.pop("stream", False)
         try:
             response = super().send(request, stream=True, **kwargs)
@@ -73,6 +76,15 @@ class GetOnlySession(requests.Session):
         if not stream:  # what requests does for stream=False (`Response.content`), in larger reads
             response._content = b"".join(response.iter_content(BODY_CHUNK_BYTES))
         return response
+
+    def proxies_for(self, request: requests.PreparedRequest) -> dict[str, str]:
+        """requests' own choice of proxy (HTTP(S)_PROXY, NO_PROXY), made once per scheme and host: it reads
+        the environment a few times per request (~0.15 ms, as much as preparing the request)."""
+        parts = urlsplit(request.url or "")
+        key = (parts.scheme, parts.netloc)
+        if key not in self._proxies:
+            self._proxies[key] = requests.utils.resolve_proxies(request, self.proxies, self.trust_env)
+        return self._proxies[key]
 
 
 class QTicketsStream(FastRecordWrites, PrefetchedPages, RESTStream[t.Any]):

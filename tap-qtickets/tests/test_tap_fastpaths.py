@@ -143,3 +143,22 @@ def test_fast_path_is_pinned_to_the_singer_sdk_it_was_checked_against():
     missing = [name for name in _fastpath.PRIVATE_NAMES if not hasattr(stream, name)]
     assert missing == [], f"singer-sdk no longer has {missing}: tap_qtickets/_fastpath.py must change"
     assert type(stream).request_records is not RESTStream.request_records  # the prefetching loop is in use
+
+
+def test_the_proxy_is_still_chosen_by_requests_from_the_environment(monkeypatch):
+    """The session asks requests once per host (not per request): the same choice, HTTP(S)_PROXY and
+    NO_PROXY honoured."""
+    import requests
+    from tap_qtickets.client import GetOnlySession
+
+    session = GetOnlySession()
+
+    def proxies(url: str) -> dict:
+        return session.proxies_for(requests.Request("GET", url).prepare())
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    for _ in range(2):
+        assert proxies("https://qtickets.example/api/rest/v1/orders") == {"https": "http://proxy.example:3128"}
+        assert proxies("https://internal.example/api/rest/v1/orders") == {}
+        assert proxies("http://qtickets.example/api/rest/v1/orders") == {}
