@@ -18,14 +18,7 @@ from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, to_api_
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
 from tap_qtickets.order_records import ORDER_FIELDS_FOR_SALES, baskets_of, zone_of
 from tap_qtickets.pagination import ShowRef, page_is_last
-from tap_qtickets.show_digests import (
-    ALL_TICKETS,
-    BARCODES_PATH_END,
-    FreshTickets,
-    ShowBarcodes,
-    ShowCheck,
-    digest_fields,
-)
+from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -377,8 +370,8 @@ class OrdersStream(QTicketsStream):
                 bookmark))) if stamp]
             next_start = dt.datetime.fromisoformat(max(newest)) - self.lookback if newest else order_since
             next_cut = max(window, tc.utc_text(next_start))
-        fields = digest_fields(self.sales.normalize.fields.converters if self.sales is not None else ())
-        query = ShowBarcodes([ShowRef(span.event_id, span.show_id) for span in wanted], fields, saved,
+        emitted = self.sales.normalize.fields.converters if self.sales is not None else ()
+        query = ShowBarcodes([ShowRef(span.event_id, span.show_id) for span in wanted], emitted, saved,
                              self.fresh, window if self.fresh is not None else None, next_cut)
         checks = [row["check"] for row in self._read(query)] if wanted else []
         if any(check.blind for check in checks):

@@ -127,16 +127,16 @@ class ShowCheck(t.NamedTuple):
 
 
 class ShowBarcodes(OrdersQuery):
-    """GET /shows/{id}/barcodes for `shows` (one request each), asking for `fields`; `accept` turns each
-    answer into a ShowCheck.
+    """GET /shows/{id}/barcodes for `shows` (one request each), asking for the digest fields of what the sales
+    records emit (`emitted`); `accept` turns each answer into a ShowCheck.
 
     `compare_from`: the oldest cut whose tickets `fresh` holds (digests with an older cut cannot be
     compared: their shows count as changed). `next_cut`: the cut of the digests kept for the next run."""
 
-    def __init__(self, shows: list[ShowRef], fields: tuple[str, ...], saved: TicketChangeState,
+    def __init__(self, shows: list[ShowRef], emitted: Collection[str], saved: TicketChangeState,
                  fresh: FreshTickets | None, compare_from: str | None, next_cut: str) -> None:
         super().__init__(page_size=0)
-        self.shows, self.fields, self.saved, self.fresh = shows, fields, saved, fresh
+        self.shows, self.fields, self.saved, self.fresh = shows, digest_fields(emitted), saved, fresh
         self.compare_from, self.next_cut = compare_from, next_cut
         self.by_id = {show.show_id: show for show in shows}
 
