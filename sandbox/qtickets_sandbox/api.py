@@ -309,20 +309,15 @@ class Api:
         missing = self._show_or_404(show_id)
         if missing:
             return missing
-        rows = inventory.barcodes(self.state, show_id)
         select = options.get("select")
-        fields = (
-            select
-            if isinstance(select, list) and select
-            else [k for k in (rows[0] if rows else {}) if k != "checked_at"]
-        )
-        return json_response(200, [{f: r[f] for f in fields if f in r} for r in rows])
+        fields = select if isinstance(select, list) and select else inventory.BARCODE_FIELDS[:-1]
+        return json_response(200, inventory.barcodes(self.state, show_id, fields))
 
     def _barcode(self, show_id: int, code: str) -> Response:
         missing = self._show_or_404(show_id)
         if missing:
             return missing
-        for row in inventory.barcodes(self.state, show_id):
+        for row in inventory.barcodes(self.state, show_id, ("barcode", "checked_at")):
             if row["barcode"] == code:
                 return json_response(200, {"barcode": code, "checked_at": row["checked_at"]})
         return json_response(404, wire.not_found("Barcode", intval(code)))

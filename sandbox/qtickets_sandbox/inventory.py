@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from .model import State
 
@@ -123,31 +124,29 @@ def seats_payload(state: State, show_id: int, flat: bool, select, keep) -> dict:
     return zones
 
 
-def barcodes(state: State, show_id: int) -> list[dict]:
-    """Currently valid tickets of a show (paid, not refunded, not cancelled), one row per ticket."""
+# What GET /shows/{id}/barcodes can list of a ticket (all but the scan by default), and which of it is
+# the seat's rather than the ticket's.
+BARCODE_FIELDS = ("barcode", "admission", "price", "seat_name", "zone_name", "row", "place", "client_name",
+                  "client_surname", "client_middlename", "checked_at")
+_SEAT_FIELDS = frozenset(("admission", "zone_name", "row", "place"))
+
+
+def barcodes(state: State, show_id: int, fields: Sequence[str] = BARCODE_FIELDS) -> list[dict]:
+    """Currently valid tickets of a show (paid, not refunded, not cancelled), one row per ticket, with those
+    of `fields` a ticket has (only they are built: a list is asked for a few fields of many tickets)."""
+    fields = [f for f in fields if f in BARCODE_FIELDS]
+    layout = {s["seat_id"]: s for s in state.layouts[show_id]} if _SEAT_FIELDS.intersection(fields) else {}
+    sources = [(f, f in _SEAT_FIELDS) for f in fields]
     out = []
-    layout = {s["seat_id"]: s for s in state.layouts[show_id]}
     for oid in state.show_orders[show_id]:
         order = state.orders[oid]
+        if not order["payed"]:
+            continue
         for b in order["baskets"]:
-            if b["show_id"] != show_id or not order["payed"] or ticket_status(order, b) != "sold":
+            if b["show_id"] != show_id or ticket_status(order, b) != "sold":
                 continue
-            seat = layout[b["seat_id"]]
-            out.append(
-                {
-                    "barcode": b["barcode"],
-                    "admission": seat["admission"],
-                    "price": b["price"],
-                    "seat_name": b["seat_name"],
-                    "zone_name": seat["zone_name"],
-                    "row": seat["row"],
-                    "place": seat["place"],
-                    "client_name": b["client_name"],
-                    "client_surname": b["client_surname"],
-                    "client_middlename": b["client_middlename"],
-                    "checked_at": b["checked_at"],
-                }
-            )
+            seat = layout.get(b["seat_id"])
+            out.append({f: seat[f] if of_seat else b[f] for f, of_seat in sources})  # type: ignore[index]
     return out
 
 

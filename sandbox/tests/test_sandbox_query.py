@@ -213,6 +213,14 @@ def test_barcodes_list_only_valid_tickets(api):
     }
     picked = api.get(f"/shows/{show_id}/barcodes", {"select": ["barcode"]}).json()
     assert all(list(r) == ["barcode"] for r in picked)
+    # A selection mixing the ticket's and the seat's fields, the scan, and a field no list has.
+    mixed = api.get(f"/shows/{show_id}/barcodes",
+                    {"select": ["zone_name", "barcode", "checked_at", "nope"]}).json()
+    assert [{k: r[k] for k in ("zone_name", "barcode")} for r in rows] == [
+        {k: r[k] for k in ("zone_name", "barcode")} for r in mixed]
+    assert all(list(r) == ["zone_name", "barcode", "checked_at"] for r in mixed)
+    scans = {b["barcode"]: b["checked_at"] for o in orders for b in o["baskets"]}
+    assert {r["barcode"]: r["checked_at"] for r in mixed} == {code: scans[code] for code in valid[show_id]}
     one = api.json(f"/shows/{show_id}/barcode/{rows[0]['barcode']}")
     assert list(one) == ["barcode", "checked_at"]
 
