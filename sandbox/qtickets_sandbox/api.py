@@ -310,7 +310,7 @@ class Api:
         if missing:
             return missing
         select = options.get("select")
-        fields = select if isinstance(select, list) and select else inventory.BARCODE_FIELDS[:-1]
+        fields = select if isinstance(select, list) and select else inventory.DEFAULT_BARCODE_FIELDS
         return json_response(200, inventory.barcodes(self.state, show_id, fields))
 
     def _barcode(self, show_id: int, code: str) -> Response:

@@ -124,10 +124,11 @@ def seats_payload(state: State, show_id: int, flat: bool, select, keep) -> dict:
     return zones
 
 
-# What GET /shows/{id}/barcodes can list of a ticket (all but the scan by default), and which of it is
-# the seat's rather than the ticket's.
+# What GET /shows/{id}/barcodes can list of a ticket, what it lists unless told (all but the scan), and
+# which of it is the seat's rather than the ticket's.
 BARCODE_FIELDS = ("barcode", "admission", "price", "seat_name", "zone_name", "row", "place", "client_name",
                   "client_surname", "client_middlename", "checked_at")
+DEFAULT_BARCODE_FIELDS = tuple(f for f in BARCODE_FIELDS if f != "checked_at")
 _SEAT_FIELDS = frozenset(("admission", "zone_name", "row", "place"))
 
 
