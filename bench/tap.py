@@ -21,6 +21,7 @@ Usage: .venv/bin/python bench/tap.py [--sizes 100000,400000] [--incremental-size
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import json
 import os
@@ -114,6 +115,9 @@ def tap_cli() -> str:
                         str(venv / "bin" / "python"), "-e", str(REPO / "tap-qtickets"), "-c",
                         str(REPO / "requirements.lock")], check=True)
         stamp.write_text(pins)
+    # An installed tap runs from compiled bytecode; the editable one would compile its modules at every
+    # start where PYTHONDONTWRITEBYTECODE is set (~45 ms). Compiled once per change of the sources.
+    compileall.compile_dir(str(REPO / "tap-qtickets" / "tap_qtickets"), quiet=1)
     return str(venv / "bin" / "tap-qtickets")
 
 

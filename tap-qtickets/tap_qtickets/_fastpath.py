@@ -22,6 +22,7 @@ that someone re-reads the SDK's `request_records` and `_write_record_message` an
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import typing as t
@@ -34,7 +35,7 @@ from packaging.specifiers import SpecifierSet
 from singer_sdk import singerlib as singer
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import SinglePagePaginator
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream
 from singer_sdk.tap_base import Tap
 
@@ -55,7 +56,7 @@ SUPPORTED_SDK = SpecifierSet(">=0.54.9,<0.55")
 # What this module relies on (tests/test_sdk_internals.py keeps every other module off SDK internals).
 PRIVATE_NAMES = ("_write_record_message", "_tap", "_stream_version", "_prepare_request", "_request",
                  "_sync_records", "_get_state_partition_context", "_write_starting_replication_value",
-                 "_finalize_state", "_write_state_message")
+                 "_finalize_state", "_write_state_message", "_increment_stream_state", "_sync_children")
 ENABLED = version("singer-sdk") in SUPPORTED_SDK
 REQUESTS_IN_FLIGHT = 2
 
@@ -119,36 +120,94 @@ class FastRecordWrites(RESTStream):
         return (ENABLED and len(maps) == 1 and type(maps[0]) is SameRecordTransform
                 and not maps[0].flattening_enabled and maps[0].stream_alias == self.name)
 
+    def lean_sync(self, context: Context | None, write_messages: bool) -> bool:
+        """Whether the SDK's loop would do nothing per record that `_sync_records` below leaves out: plain
+        records written, no partitions, no record limit, and either no replication key or an unsorted one
+        (whose bookmark is the greatest value seen: a sort check is per record)."""
+        partitions = context is not None or not self.partitions
+        bookmark = self.replication_method == REPLICATION_FULL_TABLE or (
+            self.replication_method == REPLICATION_INCREMENTAL and not self.is_sorted)
+        return (self.plain_record_messages and write_messages and self.selected and partitions and bookmark
+                and not self.state_partitioning_keys and self.ABORT_AT_RECORD_COUNT is None
+                and isinstance(self._tap.message_writer, BufferedMsgSpecWriter))
+
     def _sync_records(self, context: Context | None = None, *,
                       write_messages: bool = True) -> t.Generator[dict, t.Any, t.Any]:
-        """For a child stream whose records need no SDK pass (see below), the SDK's loop without its
-        per-record steps that do nothing there: no replication key to advance, no children, no partition
-        keys, no record limit. Any other stream or sync takes the SDK's own loop."""
-        if not (self.plain_record_messages and write_messages and context is not None and self.selected
-                and not self.child_streams and self.replication_method == REPLICATION_FULL_TABLE
-                and not self.state_partitioning_keys and self.ABORT_AT_RECORD_COUNT is None):
+        """The SDK's loop (`Stream._sync_records`) for a stream whose records need no SDK pass: the same
+        records, children, STATE messages and final state, without its per-record steps that do nothing
+        here. An unsorted bookmark is advanced with the greatest value seen before each STATE message
+        instead of after each record (the SDK keeps the greatest). Any other stream or sync takes the SDK's
+        own loop."""
+        if not self.lean_sync(context, write_messages):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
         record_counter, timer = self.get_record_counter(), self.get_sync_timer()
+        key = self.replication_key if self.replication_method == REPLICATION_INCREMENTAL else None
         with record_counter, timer:
             record_counter.with_context(context)
             timer.with_context(context)
             state_partition_context = self._get_state_partition_context(context)
             self._write_starting_replication_value(context)
+            child_context = None if context is None else copy.copy(context)
+            children = bool(self.child_streams)
+            write = self.record_writer()
+            newest: t.Any = None
             written = 0
-            for record in self.get_records(context):
+            for record in self.lean_records(context):
                 row = self.post_process(record, context)
                 if row is None:
                     continue
-                self._write_record_message(row)
+                if children:
+                    for child in self.generate_child_contexts(row, child_context):
+                        self._sync_children(copy.copy(child))
+                write(row)
                 written += 1
+                self.records_written += 1  # type: ignore[attr-defined]  # QTicketsStream's (progress lines)
+                if key is not None:
+                    value = row[key]
+                    if value is None:
+                        self._increment_stream_state(row, context=context)  # the SDK's warning
+                    elif newest is None or value >= newest:
+                        newest = value
                 if written % self.STATE_MSG_FREQUENCY == 0:
+                    self._advance(key, newest, context)
                     self._write_state_message()
                 yield row
+            self._advance(key, newest, context)
             record_counter.value += written  # one log line at the end, as for a short sync
             if context == state_partition_context:
                 self._finalize_state(self.get_context_state(context))
+        if not context:
+            self._finalize_state(self.stream_state)
         self._write_state_message()
+
+    def _advance(self, key: str | None, newest: t.Any, context: Context | None) -> None:
+        self.state_manager.is_flushed = False
+        if key is not None and newest is not None:
+            self._increment_stream_state({key: newest}, context=context)
+
+    joined_rows = False
+
+    def lean_records(self, context: Context | None) -> t.Iterable[t.Any]:
+        """The records `_sync_records` writes: `get_records`'s, unless the stream yields, with
+        `joined_rows`, (item, tail) pairs for `BufferedMsgSpecWriter.write_joined` (`account` among the
+        tail's fields)."""
+        return self.get_records(context)
+
+    def record_writer(self) -> t.Callable[[t.Any], None]:
+        """Writes one finished record into the batched msgspec writer (`lean_sync` streams)."""
+        account, name, version = self.account, self.name, self._stream_version  # type: ignore[attr-defined]
+        writer = t.cast("BufferedMsgSpecWriter", self._tap.message_writer)
+        write_record, write_joined = writer.write_record, writer.write_joined
+
+        def write(record: dict) -> None:
+            record[ACCOUNT] = account
+            write_record(name, record, version)
+
+        def write_pair(pair: tuple[t.Any, bytes]) -> None:
+            write_joined(name, pair[0], pair[1], version)
+
+        return write_pair if self.joined_rows else write
 
     def _write_record_message(self, record: dict) -> None:
         record[ACCOUNT] = self.account  # type: ignore[attr-defined]  # QTicketsStream's

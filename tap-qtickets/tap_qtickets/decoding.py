@@ -4,7 +4,8 @@ Bodies are decoded with msgspec (JSON floats as `Decimal`, so money stays exact)
 rows (orders) decodes its pages into a row type built from the fields it keeps: msgspec then skips every
 other key (PII, bulky maps) without building a Python object for it. Values keep their JSON types (`Any`):
 the compiled normaliser (normalize.py) converts and checks them, with the same leniency as for rows decoded
-without a type.
+without a type. The many small objects inside a row (an order's baskets) are decoded into a `Struct` instead
+(`item_type`): no dict to build per object, and msgspec encodes it back as it is, its unset fields left out.
 
 A body is decoded in `validate_response` (so a truncated one is retried) and read later by the paginator
 and `parse_response`: `remember` / `body_of` carry it from one to the others, keyed by the response object
@@ -14,6 +15,7 @@ and held weakly, so a body lives exactly as long as its response.
 from __future__ import annotations
 
 import json
+import keyword
 import typing as t
 import weakref
 from decimal import Decimal
@@ -47,6 +49,22 @@ def row_type(name: str, fields: Iterable[str], nested: dict[str, t.Any] | None =
     annotations: dict[str, t.Any] = dict.fromkeys(fields, t.Any)
     annotations.update(nested or {})
     return t.TypedDict(name, annotations, total=False)  # type: ignore[operator]
+
+
+def item_type(name: str, fields: Iterable[str]) -> type[msgspec.Struct]:
+    """A Struct of `fields` (any JSON value; `UNSET`, left out when encoded, if the object lacks it)."""
+    names = sorted(fields)
+    bad = [field for field in names if not field.isidentifier() or keyword.iskeyword(field)]
+    if bad:
+        msg = f"{name}: {bad} cannot be attributes"
+        raise ValueError(msg)
+    return msgspec.defstruct(name, [(field, t.Any, msgspec.UNSET) for field in names], gc=False)
+
+
+def set_fields(item: msgspec.Struct) -> dict[str, t.Any]:
+    """The fields of an `item_type` object that are set, as a dict."""
+    return {name: value for name in item.__struct_fields__
+            if (value := getattr(item, name)) is not msgspec.UNSET}
 
 
 def page_decoder(row: type) -> msgspec.json.Decoder:

@@ -8,10 +8,14 @@ without a function call: that is most values, and the per-record cost is what bo
 from __future__ import annotations
 
 import datetime as dt
+import keyword
 import typing as t
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
+import msgspec
+
+from tap_qtickets.decoding import set_fields
 from tap_qtickets.errors import QTicketsError
 
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
@@ -184,18 +188,20 @@ class FieldSet:
     - `conform(row)` converts in place and returns `row`, for rows that hold schema keys only (decoded with
       a row type, decoding.py): same values as `apply`, without copying the ones that need no conversion;
       then checks that `key` (if any) is not null.
+    - `conform_item(item)` is `conform` for an `item_type` Struct (decoding.py) holding these properties:
+      unset fields stay unset. None when a property name cannot be an attribute.
 
     A wrong value raises `fail(row, error)` (default: the error with the field's name, `locate`).
     """
 
-    __slots__ = ("apply", "conform", "converters", "keep")
+    __slots__ = ("apply", "conform", "conform_item", "converters", "keep")
 
     def __init__(self, props: dict, fail: t.Callable[[dict, BadValue], Exception] | None = None,
                  key: str | None = None, missing_key: t.Callable[[], Exception] | None = None) -> None:
         self.converters = {name: compile_schema(prop) for name, prop in props.items()}
         self.keep = {name: _passthrough_type(prop) for name, prop in props.items()}
         namespace: dict[str, t.Any] = {}
-        copying, in_place = [], []
+        copying, in_place, on_item = [], [], []
         for index, name in enumerate(props):
             convert, kind = self.converters[name], self.keep[name]
             namespace[f"c{index}"], namespace[f"k{index}"] = convert, kind
@@ -209,23 +215,33 @@ class FieldSet:
                        else f"v is not None and type(v) is not k{index}")
             in_place += [f"    v = get({name!r})",
                          f"    if {changed}: row[{name!r}] = {_converted(convert, index)}"]
-        keyed = []
+            on_item += [f"    v = row.{name}",
+                        f"    if {changed} and v is not UNSET: row.{name} = {_converted(convert, index)}"]
+        keyed, item_keyed = [], []
         if key is not None:
             namespace["missing"] = missing_key
             keyed = [f"  if row.get({key!r}) is None:", "    raise missing()"]
+            item_keyed = [f"  if row.{key} is None or row.{key} is UNSET:", "    raise missing()"]
         # Converters, types and caches bound as defaults: locals are cheaper to load than globals.
-        namespace.update(BadValue=BadValue, fail=fail or self._locate)
+        namespace.update(BadValue=BadValue, fail=fail or self._locate, UNSET=msgspec.UNSET,
+                         as_dict=set_fields)
         defaults = "".join(f", {name}={name}" for name in namespace)
         # The try block costs nothing until a value is wrong (Python >= 3.11 zero-cost exceptions).
         failed = ["  except BadValue as exc:", "    raise fail(row, exc) from None"]
-        source = "\n".join([
+        source = [
             f"def apply(row{defaults}):", "  try:", "    out = {}", "    get = row.get", *copying,
             "    return out", *failed,
             f"def conform(row{defaults}):", "  try:", "    get = row.get", *in_place, *failed, *keyed,
-            "  return row"])
-        exec(source, namespace)
+            "  return row"]
+        attributes = all(name.isidentifier() and not keyword.iskeyword(name) for name in props)
+        if attributes:
+            source += [f"def conform_item(row{defaults}):", "  try:", "    pass", *on_item,
+                       "  except BadValue as exc:", "    raise fail(as_dict(row), exc) from None",
+                       *item_keyed, "  return row"]
+        exec("\n".join(source), namespace)
         self.apply: Converter = namespace["apply"]
         self.conform: Converter = namespace["conform"]
+        self.conform_item: Converter | None = namespace["conform_item"] if attributes else None
 
     def _locate(self, row: dict, caught: BadValue) -> BadValue:
         """Error path only: convert field by field again to find the one that failed, prefix its name."""
@@ -293,6 +309,7 @@ class RecordNormalizer:
         self.fields = FieldSet(self.properties, fail=self._failure, key=key,
                                missing_key=lambda: missing_key_error(stream, key or "id"))
         self.conform: Converter = self.fields.conform  # in place, for rows of schema keys only (+ key check)
+        self.conform_item = self.fields.conform_item  # the same for an `item_type` Struct
 
     def only(self, names: t.Collection[str]) -> RecordNormalizer:
         """The normaliser of the part of a record made of the properties among `names`."""

@@ -1,5 +1,5 @@
-"""Orders (an order pass on `updated_at` plus a ticket pass, see ticket_changes.py) and sales (one row per
-basket, handed over from the orders' payload)."""
+"""Orders: an order pass on `updated_at` plus a ticket pass (ticket_changes.py); their baskets are handed over
+to the sales (sales.py)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,26 @@ import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 
+import msgspec
+
 from tap_qtickets import ticket_changes as tc
 from tap_qtickets.client import QTicketsStream
-from tap_qtickets.decoding import JSON_DECODER, page_decoder, row_type
+from tap_qtickets.decoding import JSON_DECODER, item_type, page_decoder, row_type
 from tap_qtickets.errors import RetriesExhaustedError
 from tap_qtickets.handoff import HandedOver, Handover
 from tap_qtickets.normalize import RecordNormalizer, parse_api_datetime, to_api_datetime
 from tap_qtickets.order_queries import FiltersIgnoredError, IdKeyset, IdScan, OrdersQuery, UpdatedAtWindow
-from tap_qtickets.order_records import ORDER_FIELDS_FOR_SALES, baskets_of, zone_of
+from tap_qtickets.order_records import ORDER_FIELDS_FOR_SALES, baskets_of
 from tap_qtickets.pagination import ShowRef, page_is_last
 from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTickets, ShowBarcodes, ShowCheck
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    import msgspec
     import requests
     from singer_sdk.helpers.types import Context
+
+    from tap_qtickets.sales import SalesStream
 
 SALES_BATCH_BASKETS = 2000
 ORDER_FIELDS_FOR_PASSES = ("id", "updated_at", "event_id")  # what the passes' checks read
@@ -68,8 +71,9 @@ class OrdersStream(QTicketsStream):
 
     @cached_property
     def sales(self) -> SalesStream | None:
-        return next((child for child in self.child_streams if isinstance(child, SalesStream)
-                     and child.selected), None)
+        """The selected child fed from the orders' payload (sales.py)."""
+        return next((t.cast("SalesStream", child) for child in self.child_streams
+                     if isinstance(child, HandedOver) and child.selected), None)
 
     @cached_property
     def order_keys(self) -> frozenset[str]:
@@ -95,10 +99,10 @@ class OrdersStream(QTicketsStream):
 
     def _decoding(self, barcodes: bool) -> tuple[type, msgspec.json.Decoder]:
         if barcodes not in self._decoders:
-            basket_keys = set(BASKET_FIELDS_FOR_PASSES if self.sales is None else self.sales.basket_keys)
+            basket_keys = set(BASKET_FIELDS_FOR_PASSES if self.sales is None else self.sales.item_fields)
             if barcodes:
                 basket_keys.add(FRESH_TICKET_FIELD)
-            basket = row_type("Basket", sorted(basket_keys))
+            basket = item_type("Basket", basket_keys)
             baskets: t.Any = list[basket] | str | None  # type: ignore[valid-type]  # PHP: `""` for none
             order = row_type("Order", sorted(self.order_keys), {"baskets": baskets})
             self._decoders[barcodes] = order, page_decoder(order)
@@ -449,46 +453,3 @@ class OrdersStream(QTicketsStream):
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict | None]:
         # Sales are handed over in batches (handoff.py), not one child sync per order.
         return self.handover.contexts()
-
-
-class SalesStream(HandedOver, QTicketsStream):
-    """One record per ticket line (`order.baskets[]`) with the order fields; no extra requests."""
-
-    name = "sales"
-    primary_keys = ("id",)
-    replication_key = None
-    parent_stream_type = OrdersStream
-
-    @cached_property
-    def basket_keys(self) -> frozenset[str]:
-        """What the orders stream decodes of a basket: the sales fields that come from it, the seat (for
-        `zone_id`) and what the passes read."""
-        from_basket = set(self.normalize.fields.converters) - set(ORDER_FIELDS_FOR_SALES) - {"zone_id"}
-        return frozenset(from_basket | {"seat_id", *BASKET_FIELDS_FOR_PASSES})
-
-    @cached_property
-    def unselected(self) -> tuple[str, ...]:
-        """Keys a basket may have been decoded with that the records leave out."""
-        decoded = self.basket_keys | {"zone_id", FRESH_TICKET_FIELD}
-        return tuple(sorted(decoded - set(self.normalize.fields.converters)))
-
-    @cached_property
-    def parts(self) -> tuple[RecordNormalizer, RecordNormalizer]:
-        """The normalisers of a sale's order fields and of its basket fields."""
-        return self.normalize.only(ORDER_FIELDS_FOR_SALES), self.normalize.only(
-            set(self.normalize.properties) - set(ORDER_FIELDS_FOR_SALES))
-
-    def get_records(self, context: Context | None) -> Iterable[dict]:
-        """Normalised sale rows: the order's fields come converted, once per order (`sale_fields`)."""
-        basket_part, unselected = self.parts[1], self.unselected
-        for order_fields, baskets in self.take_handed():
-            for basket in baskets:
-                basket["zone_id"] = zone_of(basket.get("seat_id"))
-                basket_part.conform(basket)
-                basket.update(order_fields)  # the order's values win, as for `{**basket, **order_part}`
-                for key in unselected:
-                    basket.pop(key, None)
-                yield basket
-
-    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        return row  # get_records yields finished rows

@@ -70,8 +70,8 @@ class FreshTickets:
             return
         if self.newest is None or updated > self.newest:
             self.newest = updated
-        for basket in order.get("baskets") or ():
-            barcode = basket.get("barcode")
+        for basket in order.get("baskets") or ():  # `item_type` Structs, decoded with their barcode
+            barcode = basket.barcode
             if barcode:
                 key = str(barcode)
                 if self.updated.get(key, "") < updated:

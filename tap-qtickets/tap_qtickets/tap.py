@@ -14,7 +14,8 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_qtickets._fastpath import ReportedSync
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.normalize import parse_api_datetime
-from tap_qtickets.orders import OrdersStream, SalesStream
+from tap_qtickets.orders import OrdersStream
+from tap_qtickets.sales import SalesStream
 from tap_qtickets.schemas import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, mark_account, mark_pii
 from tap_qtickets.shared import DEFAULT_START_DAYS, RunShared
 from tap_qtickets.streams import (

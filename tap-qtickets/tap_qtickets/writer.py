@@ -31,22 +31,14 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if getattr(message, "type", None) != "RECORD" or len(self._pending) >= FLUSH_BYTES:
             self.flush_messages()
 
-    def write_record(self, stream: str, record: dict, version: int | None,
+    def write_record(self, stream: str, record: t.Any, version: int | None,
                      time_extracted: dt.datetime | None = None) -> None:
         """A RECORD line, byte-identical to `write_message(RecordMessage(...))` minus the message object.
 
         Without `time_extracted` it is now, to the second: the rest of the line around the record is then
         encoded once per second and stream, not once per record."""
-        if time_extracted is None:
-            second = int(time.time())
-            if second != self._frames_second:
-                self._frames, self._frames_second = {}, second
-            frame = self._frames.get((stream, version))
-            if frame is None:
-                extracted = dt.datetime.fromtimestamp(second, dt.UTC)
-                frame = self._frames[(stream, version)] = _frame(stream, version, extracted)
-        else:
-            frame = _frame(stream, version, time_extracted)
+        frame = self._frame_now(stream, version) if time_extracted is None else _frame(
+            stream, version, time_extracted)
         pending = self._pending
         pending += frame[0]
         encoder.encode_into(record, pending, -1)
@@ -54,11 +46,40 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if len(pending) >= FLUSH_BYTES:
             self.flush_messages()
 
+    def write_joined(self, stream: str, item: t.Any, tail: bytes, version: int | None) -> None:
+        """A RECORD (extracted now) whose record is the object `item` encodes to (never empty: it holds the
+        key) followed by the members `tail` holds (`joined_tail`): fields shared by many records, encoded
+        once for all of them."""
+        frame = self._frame_now(stream, version)
+        pending = self._pending
+        pending += frame[0]
+        encoder.encode_into(item, pending, -1)
+        pending[-1:] = tail
+        pending += frame[1]
+        if len(pending) >= FLUSH_BYTES:
+            self.flush_messages()
+
+    def _frame_now(self, stream: str, version: int | None) -> tuple[bytes, bytes]:
+        second = int(time.time())
+        if second != self._frames_second:
+            self._frames, self._frames_second = {}, second
+        frame = self._frames.get((stream, version))
+        if frame is None:
+            extracted = dt.datetime.fromtimestamp(second, dt.UTC)
+            frame = self._frames[(stream, version)] = _frame(stream, version, extracted)
+        return frame
+
     def flush_messages(self) -> None:
         if self._pending:
             sys.stdout.buffer.write(self._pending)
             self._pending.clear()
         sys.stdout.flush()
+
+
+def joined_tail(fields: dict) -> bytes:
+    """`fields` encoded as the end of an object that has members before them: `,"k":v...}` (`}` if none)."""
+    encoded = encoder.encode(fields)
+    return b"}" if encoded == b"{}" else b"," + encoded[1:]
 
 
 def _frame(stream: str, version: int | None, time_extracted: dt.datetime) -> tuple[bytes, bytes]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import typing as t
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
+from tap_qtickets.decoding import item_type, set_fields
 from tap_qtickets.errors import QTicketsError
 from tap_qtickets.normalize import RecordNormalizer
 from tap_qtickets.schemas import stream_schema
@@ -134,3 +136,22 @@ def test_right_types_and_php_empties_still_pass(orders):
     assert out["price"] == "1200.00" and out["event_id"] is None and out["reserved"] is None
     assert out["payed_at"] is None and out["updated_at"] == "2025-03-14T15:02:11+00:00"
     assert out["site"] == {"id": 3, "host": "example.org"}
+
+
+@pytest.mark.unit
+def test_a_basket_decoded_as_a_struct_is_conformed_and_checked_as_a_row_is():
+    """Baskets are decoded into `item_type` Structs: the same values as a dict row, unset fields left
+    unset, and the same one-line errors."""
+    sales = RecordNormalizer(stream_schema("sales"), "sales", key="id")
+    basket = item_type("Basket", sales.properties)
+    values = {"id": 5, "price": 1500, "discount_value": Decimal("12.50"), "quantity": 1, "seat_id": "P-1;2",
+              "created_at": "2025-03-14T18:02:11+03:00", "checked_at": None, "utm": [], "refunds": []}
+    assert set_fields(t.cast("t.Any", sales.conform_item)(basket(**values))) == sales.conform(dict(values))
+    for field, bad, expected in (("price", "abc", "decimal"), ("created_at", "вчера", "date-time"),
+                                 ("quantity", "two", "integer")):
+        with pytest.raises(QTicketsError) as caught:
+            t.cast("t.Any", sales.conform_item)(basket(**{**values, field: bad}))
+        assert str(caught.value) == f"sales: record id=5: field '{field}' expects {expected}, got {bad!r}"
+    for missing in ({k: v for k, v in values.items() if k != "id"}, {**values, "id": None}):
+        with pytest.raises(QTicketsError, match=r"^sales: record id=<missing>: field 'id' \(key property\)"):
+            t.cast("t.Any", sales.conform_item)(basket(**missing))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from tap_qtickets.decoding import item_type
 from tap_qtickets.show_digests import (
     ALL_TICKETS,
     LISTED_SALES_FIELDS,
@@ -28,8 +29,11 @@ def digest_of(rows: list[dict], fresh: FreshTickets | None, cut: str, fields: tu
     return digest(hashed(rows, fields), fresh, cut)
 
 
+BASKET = item_type("Basket", ["barcode", "updated_at"])  # as the orders stream decodes baskets
+
+
 def order(updated_at: str, *barcodes: str) -> dict:
-    return {"id": 1, "updated_at": updated_at, "baskets": [{"barcode": code} for code in barcodes]}
+    return {"id": 1, "updated_at": updated_at, "baskets": [BASKET(barcode=code) for code in barcodes]}
 
 
 def test_a_scan_an_edit_or_a_refund_changes_the_digest_and_the_order_of_the_list_does_not():
