@@ -14,10 +14,16 @@ or after the last stream).
   maps, no flattening, every property selected, records already conformed by our compiled normaliser — the
   record is written straight into the batched msgspec writer instead: about a fifth of the tap's CPU per
   record. Anything else takes the SDK's own path.
+- Such streams also skip the SDK's per-record loop (`Stream._sync_records`: a record-limit check, the
+  children dispatch, the bookmark advanced after each record, a counter tick) when it has nothing to do
+  there (`lean_sync`): the same records, children, STATE messages and bookmark, the orders' unsorted one
+  advanced with the greatest value before each STATE message. A stream may write its records as
+  (item, tail) pairs (`joined_rows`: the sales, whose order's fields are encoded once per order).
 
-Both rely on private names of singer-sdk (`PRIVATE_NAMES`), so they are pinned: on an SDK outside
+All rely on private names of singer-sdk (`PRIVATE_NAMES`), so they are pinned: on an SDK outside
 `SUPPORTED_SDK` the SDK's own loop and record path are used (always correct), and a test fails loudly so
-that someone re-reads the SDK's `request_records` and `_write_record_message` and moves the range.
+that someone re-reads the SDK's `request_records`, `_sync_records` and `_write_record_message` and moves
+the range.
 """
 
 from __future__ import annotations
@@ -111,6 +117,8 @@ class PrefetchedPages(RESTStream):
 class FastRecordWrites(RESTStream):
     """Mixin for the tap's streams: RECORD messages written directly when the SDK's passes are no-ops."""
 
+    joined_rows = False  # whether `lean_records` yields (item, tail) pairs
+
     @cached_property
     def plain_record_messages(self) -> bool:
         """No stream maps, no flattening, every property selected: records go out exactly as built."""
@@ -185,8 +193,6 @@ class FastRecordWrites(RESTStream):
         self.state_manager.is_flushed = False
         if key is not None and newest is not None:
             self._increment_stream_state({key: newest}, context=context)
-
-    joined_rows = False
 
     def lean_records(self, context: Context | None) -> t.Iterable[t.Any]:
         """The records `_sync_records` writes: `get_records`'s, unless the stream yields, with
