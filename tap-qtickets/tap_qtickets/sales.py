@@ -37,22 +37,17 @@ class SalesStream(HandedOver, QTicketsStream):
     joined_rows = True  # `lean_records` yields (item, tail) pairs
 
     @cached_property
-    def basket_keys(self) -> frozenset[str]:
-        """What the orders stream decodes of a basket: the sales fields that come from it, the seat (for
-        `zone_id`) and what the passes read."""
-        from_basket = set(self.normalize.fields.converters) - set(ORDER_FIELDS_FOR_SALES) - {"zone_id"}
-        return frozenset(from_basket | {"seat_id", *BASKET_FIELDS_FOR_PASSES})
-
-    @cached_property
     def item_fields(self) -> frozenset[str]:
-        """The fields of a basket Struct: what is decoded, and `zone_id`, set from the seat."""
-        return self.basket_keys | {"zone_id"}
+        """The fields of a basket as the orders stream decodes it (an `item_type` Struct): the sales fields
+        that come from it, the seat, what the passes read, and `zone_id` (set here, from the seat)."""
+        from_basket = set(self.normalize.fields.converters) - set(ORDER_FIELDS_FOR_SALES)
+        return frozenset(from_basket | {"seat_id", "zone_id", *BASKET_FIELDS_FOR_PASSES})
 
     @cached_property
     def unselected(self) -> tuple[str, ...]:
-        """Keys a basket may have been decoded with that the records leave out."""
-        decoded = self.basket_keys | {"zone_id", FRESH_TICKET_FIELD}
-        return tuple(sorted(decoded - set(self.normalize.fields.converters)))
+        """Fields a basket may hold that the records leave out."""
+        held = self.item_fields | {FRESH_TICKET_FIELD}
+        return tuple(sorted(held - set(self.normalize.fields.converters)))
 
     @cached_property
     def parts(self) -> tuple[RecordNormalizer, RecordNormalizer]:
@@ -65,6 +60,8 @@ class SalesStream(HandedOver, QTicketsStream):
         conform = t.cast("t.Callable[[msgspec.Struct], None]", self.parts[1].conform_item)
         unset: dict[type, tuple[str, ...]] = {}
         for order_fields, baskets in self.take_handed():
+            if not baskets:
+                continue
             kind = type(baskets[0])
             if kind not in unset:
                 unset[kind] = tuple(key for key in self.unselected if key in kind.__struct_fields__)

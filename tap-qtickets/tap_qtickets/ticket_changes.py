@@ -96,14 +96,14 @@ def make_plan(
 
 
 def newest_ticket_change(order: dict) -> str | None:
-    """The latest basket `updated_at` of an order (its baskets decoded as `item_type` Structs), as UTC text
-    (comparable as strings)."""
+    """The latest basket `updated_at` of an order, as UTC text (comparable as strings). Its baskets are
+    `item_type` Structs (the orders stream's decoding) or dicts (an order decoded without a type)."""
     baskets = order.get("baskets")
     if not isinstance(baskets, list):  # none ([], "", null); anything else is refused in post_process
         return None
     newest = None
     for basket in baskets:
-        stamp = basket.updated_at  # UNSET (false) when the API left it out
+        stamp = basket.get("updated_at") if type(basket) is dict else basket.updated_at  # UNSET is false
         if stamp:
             stamp = to_utc_iso(stamp)
             if newest is None or (stamp is not None and stamp > newest):
