@@ -122,6 +122,23 @@ def test_records_written_past_the_sdk_loop_are_the_sdk_loop_s(sb, mapped_stream)
         order["updated_at"] for order in plain["records"]["orders"])
 
 
+def test_basket_fields_read_for_the_tap_s_own_use_never_leave(sb):
+    """The fallback decodes each basket's barcode and the passes its seat and `updated_at`: with those two
+    deselected, the sales hold neither, nor the barcode, and still their zone — by either write path."""
+    config = sandbox_config(sb, page_size=30, basket_filter="off")
+    catalog = catalog_for(config, ("events", "orders", "sales"))
+    sales = next(entry for entry in catalog["streams"] if entry["tap_stream_id"] == "sales")
+    for meta in sales["metadata"]:
+        if meta["breadcrumb"] in (["properties", "seat_id"], ["properties", "updated_at"]):
+            meta["metadata"]["selected"] = False
+    plain = run_tap(config, catalog=catalog)
+    mapped = run_tap({**config, "stream_maps": {"sales": {"id": "id"}}}, catalog=catalog)
+    assert plain["tap"].streams["orders"].fresh is not None  # the barcodes were decoded
+    records = plain["records"]["sales"]
+    assert records == mapped["records"]["sales"] and len(records) > 90
+    assert all(r["zone_id"] and not {"seat_id", "updated_at", "barcode"} & r.keys() for r in records)
+
+
 def test_prefetch_requests_exactly_the_pages_it_reads(sb):
     sb.clear_requests()
     result = run_tap(sandbox_config(sb, page_size=20), streams=("orders", "sales"))
