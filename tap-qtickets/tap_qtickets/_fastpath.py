@@ -178,11 +178,12 @@ class FastRecordWrites(RESTStream):
                     elif newest is None or value >= newest:
                         newest = value
                 if written % self.STATE_MSG_FREQUENCY == 0:
+                    record_counter.increment(self.STATE_MSG_FREQUENCY)  # its periodic log line, if due
                     self._advance(key, newest, context)
                     self._write_state_message()
                 yield row
             self._advance(key, newest, context)
-            record_counter.value += written  # one log line at the end, as for a short sync
+            record_counter.value += written % self.STATE_MSG_FREQUENCY  # logged as the counter closes
             if context == state_partition_context:
                 self._finalize_state(self.get_context_state(context))
         if not context:
