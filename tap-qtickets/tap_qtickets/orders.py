@@ -9,8 +9,6 @@ import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 
-import msgspec
-
 from tap_qtickets import ticket_changes as tc
 from tap_qtickets.client import QTicketsStream
 from tap_qtickets.decoding import JSON_DECODER, item_type, page_decoder, row_type
@@ -25,6 +23,7 @@ from tap_qtickets.show_digests import ALL_TICKETS, BARCODES_PATH_END, FreshTicke
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import msgspec
     import requests
     from singer_sdk.helpers.types import Context
 
