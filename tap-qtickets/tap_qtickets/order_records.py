@@ -3,7 +3,8 @@ its `sales` records (one per basket), exactly as the tap emits them.
 
 The rules live here once: `tickets_count` is the number of baskets; a sale is its basket's fields plus the
 order's `ORDER_FIELDS_FOR_SALES` (the order's values win) and `zone_id`, the seat id without its last
-`-part`. OrdersStream / SalesStream apply them to rows decoded with a row type (in place, the fast path);
+`-part`. OrdersStream / SalesStream (sales.py) apply them in place to rows decoded with a row type and
+their baskets decoded as Structs (the fast path);
 `OrderRecords` applies them to a whole decoded order (the webhook receiver), with the same normalisers and
 the same PII rules (`PII_FIELDS`, left out unless `include_pii`).
 """
